@@ -1,0 +1,37 @@
+"""Sessions for any WSGI application: signed cookies or a server-side store.
+
+Wrap the app, read the session from the environ::
+
+    from wsgi_sessions import SessionMiddleware, get_session
+
+    app = SessionMiddleware(app, {"secret_key": "..."})
+
+    def view(environ, start_response):
+        session = get_session(environ)
+"""
+
+from __future__ import annotations
+
+from .errors import SessionCookieTooLarge, SessionError, SessionStoreError
+from .interface import SecureCookieSessionInterface, SessionInterface
+from .middleware import SessionMiddleware, get_session
+from .serialization import TaggedJSONSerializer
+from .sessions import NullSession, SecureCookieSession, SessionMixin
+from .settings import parse_settings
+
+__all__ = [
+    "NullSession",
+    "SecureCookieSession",
+    "SecureCookieSessionInterface",
+    "SessionCookieTooLarge",
+    "SessionError",
+    "SessionInterface",
+    "SessionMiddleware",
+    "SessionMixin",
+    "SessionStoreError",
+    "TaggedJSONSerializer",
+    "get_session",
+    "parse_settings",
+]
+
+__version__ = "0.1.0"

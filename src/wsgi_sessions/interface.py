@@ -1,0 +1,368 @@
+"""Session interfaces: how a session is opened from a request and saved to a response.
+
+The names, hooks and meaning follow Flask's ``flask.sessions`` so that an
+interface of ours is also a drop-in ``app.session_interface`` for a Flask app.
+``app`` is anything with ``config`` (Flask's key names), ``secret_key`` and
+``permanent_session_lifetime``: a :class:`flask.Flask` or our
+:class:`~wsgi_sessions.middleware.SessionMiddleware`. Configuration is read on
+every call (Flask's own tests change it between requests); what is derived
+from it (signers, cookie attribute strings) is cached, keyed by the values it
+is derived from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import typing as t
+from datetime import datetime, timedelta, timezone
+from email.utils import formatdate
+from functools import lru_cache
+from urllib.parse import quote
+
+from itsdangerous import BadData, Signer, URLSafeTimedSerializer
+
+from .errors import SessionCookieTooLarge
+from .serialization import session_json_serializer
+from .sessions import NullSession, SecureCookieSession, SessionMixin
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from werkzeug.wrappers import Request
+
+__all__ = ["SecureCookieSessionInterface", "SessionApp", "SessionInterface", "SessionResponse"]
+
+logger = logging.getLogger("wsgi_sessions")
+
+_DELETED_EXPIRES = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
+
+
+class SessionApp(t.Protocol):
+    """What an interface needs of the application: Flask's three members."""
+
+    @property
+    def config(self) -> t.Mapping[str, t.Any]: ...
+
+    @property
+    def secret_key(self) -> str | bytes | None: ...
+
+    @property
+    def permanent_session_lifetime(self) -> timedelta: ...
+
+
+class SessionResponse(t.Protocol):
+    """What an interface needs of the response: a werkzeug Response has it all."""
+
+    @property
+    def headers(self) -> t.Any: ...
+
+    @property
+    def vary(self) -> t.Any: ...
+
+
+class SessionInterface:
+    """The contract between the middleware (or Flask) and a session backend.
+
+    Implement :meth:`open_session` and :meth:`save_session`; the other methods
+    are hooks with sensible defaults, each overridable on its own (a cookie name
+    per URL, say). Requests of one session may run concurrently and are opened
+    and saved in whatever order they start and finish.
+    """
+
+    #: What :meth:`make_null_session` returns when sessions cannot work.
+    null_session_class: type[SessionMixin] = NullSession
+
+    #: Always False: no interface of ours pickles. (Flask reads the attribute.)
+    pickle_based = False
+
+    def make_null_session(self, app: SessionApp) -> SessionMixin:
+        """The stand-in session used when :meth:`open_session` returns ``None``:
+        readable, and failing with a helpful message on write."""
+        return self.null_session_class()
+
+    def is_null_session(self, obj: object) -> bool:
+        """Null sessions are never saved."""
+        return isinstance(obj, self.null_session_class)
+
+    def get_cookie_name(self, app: SessionApp) -> str:
+        return app.config["SESSION_COOKIE_NAME"]  # type: ignore[no-any-return]
+
+    def get_cookie_domain(self, app: SessionApp) -> str | None:
+        """The cookie's ``Domain``; None (the default) keeps it to the exact host."""
+        return app.config["SESSION_COOKIE_DOMAIN"]  # type: ignore[no-any-return]
+
+    def get_cookie_path(self, app: SessionApp) -> str:
+        """``SESSION_COOKIE_PATH``, else ``APPLICATION_ROOT``: a session is scoped to its app."""
+        return app.config["SESSION_COOKIE_PATH"] or app.config["APPLICATION_ROOT"]  # type: ignore[no-any-return]
+
+    def get_cookie_httponly(self, app: SessionApp) -> bool:
+        return app.config["SESSION_COOKIE_HTTPONLY"]  # type: ignore[no-any-return]
+
+    def get_cookie_secure(self, app: SessionApp) -> bool:
+        return app.config["SESSION_COOKIE_SECURE"]  # type: ignore[no-any-return]
+
+    def get_cookie_samesite(self, app: SessionApp) -> str | None:
+        return app.config["SESSION_COOKIE_SAMESITE"]  # type: ignore[no-any-return]
+
+    def get_cookie_partitioned(self, app: SessionApp) -> bool:
+        # .get: Flask before 3.1 has no such key
+        return app.config.get("SESSION_COOKIE_PARTITIONED", False)  # type: ignore[no-any-return]
+
+    def get_expiration_time(self, app: SessionApp, session: SessionMixin) -> datetime | None:
+        """When the cookie expires: now + the permanent lifetime for a permanent
+        session, None (end of the browser session) otherwise."""
+        if session.permanent:
+            return datetime.now(timezone.utc) + app.permanent_session_lifetime
+        return None
+
+    def should_set_cookie(self, app: SessionApp, session: SessionMixin) -> bool:
+        """Send the cookie when the session changed, or to push the expiry of a
+        permanent session forward when ``SESSION_REFRESH_EACH_REQUEST`` is on."""
+        return session.modified or (
+            session.permanent and bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
+        )
+
+    def open_session(self, app: SessionApp, request: Request) -> SessionMixin | None:
+        """Return the request's session, or None when sessions cannot work."""
+        raise NotImplementedError
+
+    def save_session(
+        self, app: SessionApp, session: SessionMixin, response: SessionResponse
+    ) -> None:
+        """Write what the session needs to the response (and to a store)."""
+        raise NotImplementedError
+
+    # -- the session cookie, shared by every interface of ours ---------------
+
+    def get_session_cookie(self, app: SessionApp, request: Request) -> str | None:
+        """The session cookie's value from the request, or None.
+
+        Reads the raw ``Cookie`` header instead of ``request.cookies``: most
+        requests carry no session cookie, and the full parse would cost more
+        than everything else the middleware does. The first cookie of the name
+        wins, as with werkzeug (browsers send the most specific path first).
+        A value over ``MAX_COOKIE_SIZE`` is ignored unread: we never issue one.
+        """
+        raw: str | None = request.environ.get("HTTP_COOKIE")
+        name = self.get_cookie_name(app)
+        if not raw or name not in raw:
+            return None
+        for chunk in raw.split(";"):
+            key, equals, value = chunk.partition("=")
+            if equals and key.strip() == name:
+                value = value.strip()
+                limit = app.config.get("MAX_COOKIE_SIZE", 4093)
+                if limit and len(value) > limit:
+                    logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
+                    return None
+                return value
+        return None
+
+    def set_session_cookie(
+        self, app: SessionApp, response: SessionResponse, value: str, expires: datetime | None
+    ) -> None:
+        """Add the ``Set-Cookie`` header for ``value``.
+
+        Raises :class:`SessionCookieTooLarge` instead of sending a cookie the
+        browser would drop; nothing is sent then, so the old cookie stays valid.
+        """
+        name = self.get_cookie_name(app)
+        header = f"{name}={value}"
+        if expires is not None:
+            header += "; Expires=" + _http_date(int(expires.timestamp()))
+        header += self._cookie_attributes(app)
+        limit = app.config.get("MAX_COOKIE_SIZE", 4093)
+        if limit and len(header) > limit:
+            raise SessionCookieTooLarge(len(header), limit)
+        response.headers.add("Set-Cookie", header)
+
+    def delete_session_cookie(self, app: SessionApp, response: SessionResponse) -> None:
+        """Expire the cookie with the same name and attributes it was set with
+        (a browser only deletes a cookie whose Domain and Path match)."""
+        name = self.get_cookie_name(app)
+        response.headers.add(
+            "Set-Cookie", f"{name}={_DELETED_EXPIRES}{self._cookie_attributes(app)}"
+        )
+
+    def _cookie_attributes(self, app: SessionApp) -> str:
+        return _cookie_attributes(
+            self.get_cookie_domain(app),
+            self.get_cookie_path(app),
+            self.get_cookie_secure(app),
+            self.get_cookie_httponly(app),
+            self.get_cookie_samesite(app),
+            self.get_cookie_partitioned(app),
+        )
+
+
+@lru_cache(maxsize=64)
+def _cookie_attributes(
+    domain: str | None,
+    path: str | None,
+    secure: bool,
+    httponly: bool,
+    samesite: str | None,
+    partitioned: bool,
+) -> str:
+    """The ``; Attr=...`` tail of a Set-Cookie header, built once per configuration."""
+    parts = []
+    if domain:
+        parts.append(f"; Domain={domain}")
+    if path:
+        parts.append(f"; Path={quote(path, safe='/:@!$&()*+,=-._~%')}")
+    if secure or partitioned:
+        parts.append("; Secure")
+    if httponly:
+        parts.append("; HttpOnly")
+    if samesite:
+        parts.append(f"; SameSite={samesite.title()}")
+    if partitioned:
+        parts.append("; Partitioned")
+    return "".join(parts)
+
+
+_last_http_date: tuple[int, str] = (0, "")
+
+
+def _http_date(timestamp: int) -> str:
+    """An HTTP date, remembered for the current second: many responses in the
+    same second share one expiry string, and formatting it costs microseconds."""
+    global _last_http_date
+    cached = _last_http_date
+    if cached[0] == timestamp:
+        return cached[1]
+    text = formatdate(timestamp, usegmt=True)
+    _last_http_date = (timestamp, text)
+    return text
+
+
+def _lazy_sha1(string: bytes = b"") -> t.Any:
+    """SHA-1, looked up when first used rather than at import: a FIPS build may
+    lack it, and must still be able to import us and configure another digest."""
+    return hashlib.sha1(string)  # noqa: S324 - an HMAC digest, Flask-compatible
+
+
+class _DerivedKeySerializer(URLSafeTimedSerializer):
+    """An itsdangerous serializer whose signer is built once.
+
+    Its keys are already derived (see :func:`_make_signing_serializer`), so the
+    signer is told to use them as they are; the output is byte for byte what
+    the plain serializer with the original keys and derivation writes.
+    """
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._signer = super().make_signer(self.salt)
+
+    def make_signer(self, salt: str | bytes | None = None) -> Signer:
+        if salt is None or salt == self.salt:
+            return self._signer
+        return super().make_signer(salt)
+
+
+@lru_cache(maxsize=32)
+def _make_signing_serializer(
+    secret_keys: tuple[str | bytes, ...],
+    salt: str,
+    key_derivation: str,
+    digest_method: t.Any,
+    serializer: t.Any,
+) -> URLSafeTimedSerializer:
+    """Build the serializer for one configuration, deriving each key once.
+
+    itsdangerous derives the signing key from the secret on every sign and
+    verify (one extra HMAC each); deriving here, once, removes that cost.
+    ``secret_keys`` is oldest first, the current key last, as itsdangerous wants.
+    """
+    derived = [
+        Signer(
+            key, salt=salt, key_derivation=key_derivation, digest_method=digest_method
+        ).derive_key()
+        for key in secret_keys
+    ]
+    return _DerivedKeySerializer(
+        derived,
+        salt=salt,
+        serializer=serializer,
+        signer_kwargs={"key_derivation": "none", "digest_method": digest_method},
+    )
+
+
+class SecureCookieSessionInterface(SessionInterface):
+    """The default: the whole session in a cookie signed with itsdangerous.
+
+    The format is Flask's, so cookies move between a Flask app and ours. The
+    cookie is signed, not encrypted: the client can read what is in it.
+    """
+
+    #: Mixed into the key so a signature made for anything else is never valid here.
+    salt = "cookie-session"
+    #: The hash behind the HMAC signature; SHA-1 as in Flask, looked up lazily.
+    digest_method = staticmethod(_lazy_sha1)
+    #: How itsdangerous derives the signing key from the secret key.
+    key_derivation = "hmac"
+    #: The payload format: tagged JSON, never pickle.
+    serializer = session_json_serializer
+    session_class = SecureCookieSession
+
+    def get_signing_serializer(self, app: SessionApp) -> URLSafeTimedSerializer | None:
+        """The (cached) serializer for the app's keys, or None without a secret key.
+
+        Verifying tries the current key first, then ``SECRET_KEY_FALLBACKS`` in
+        order; signing always uses the current key, so a cookie signed with an
+        old key is re-signed with the new one the next time it is written.
+        """
+        secret_key = app.secret_key
+        if not secret_key:
+            return None
+        fallbacks = app.config.get("SECRET_KEY_FALLBACKS")
+        keys = (*reversed(fallbacks), secret_key) if fallbacks else (secret_key,)
+        return _make_signing_serializer(
+            keys, self.salt, self.key_derivation, self.digest_method, self.serializer
+        )
+
+    def open_session(self, app: SessionApp, request: Request) -> SecureCookieSession | None:
+        signing_serializer = self.get_signing_serializer(app)
+        if signing_serializer is None:
+            return None
+        value = self.get_session_cookie(app, request)
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data = signing_serializer.loads(value, max_age=max_age)
+        except BadData as exc:
+            # Tampered, truncated, expired or garbage: a fresh session. The
+            # value is never logged; it may be someone's valid session.
+            logger.debug("session cookie rejected: %s", type(exc).__name__)
+            return self.session_class()
+        if type(data) is not dict:
+            logger.debug("session cookie rejected: payload is not an object")
+            return self.session_class()
+        return self.session_class(data)
+
+    def save_session(
+        self, app: SessionApp, session: SessionMixin, response: SessionResponse
+    ) -> None:
+        if session.accessed:
+            response.vary.add("Cookie")
+        if _is_empty(session):
+            if session.modified:
+                self.delete_session_cookie(app, response)
+                response.vary.add("Cookie")
+            return
+        if not self.should_set_cookie(app, session):
+            return
+        signing_serializer = self.get_signing_serializer(app)
+        if signing_serializer is None:  # the secret key was removed mid-flight
+            return
+        data = session.as_dict() if isinstance(session, SecureCookieSession) else dict(session)
+        value = signing_serializer.dumps(data)
+        self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
+        response.vary.add("Cookie")
+
+
+def _is_empty(session: SessionMixin) -> bool:
+    """Emptiness without counting as the application reading the session."""
+    if isinstance(session, SecureCookieSession):
+        return session.is_empty()
+    return not session

@@ -1,0 +1,264 @@
+"""Tagged JSON: the session payload format, wire-compatible with Flask's.
+
+JSON carries only strings, numbers, booleans, null, lists and objects. A session
+often holds a little more (a tuple, bytes, a UUID, a datetime, Markup), so such
+values are written as a one-key object whose key is a *tag*, e.g. ``{" t": [1, 2]}``
+for the tuple ``(1, 2)``. The tags and their encodings are the ones Flask 3.x
+uses, so a cookie written by either library is read by the other.
+
+Anything else is a :class:`TypeError` that names where in the session the value
+sits. JSON would otherwise turn a ``set`` into an error deep inside ``json`` and
+an ``IntEnum`` or a dict with integer keys into something else without a word;
+a session should give back what was put in, or refuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from base64 import b64decode, b64encode
+from datetime import datetime
+from uuid import UUID
+
+from werkzeug.http import http_date, parse_date
+
+__all__ = ["JSONTag", "TaggedJSONSerializer", "session_json_serializer"]
+
+# Exact types that JSON carries unchanged. Subclasses (``Markup``, enums) are not
+# in here on purpose: they would come back as their base type.
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+class JSONTag:
+    """One kind of value that JSON cannot carry, and how to carry it.
+
+    Subclass it, set :attr:`key`, implement the three methods, and
+    :meth:`TaggedJSONSerializer.register` it to teach a serializer a new type.
+    """
+
+    #: The key of the one-key object that marks a tagged value. Starts with a
+    #: space so it cannot collide with an ordinary identifier-like key.
+    key: t.ClassVar[str] = ""
+
+    def __init__(self, serializer: TaggedJSONSerializer) -> None:
+        self.serializer = serializer
+
+    def check(self, value: t.Any) -> bool:
+        """Whether this tag is the one to encode ``value`` with."""
+        raise NotImplementedError
+
+    def to_json(self, value: t.Any) -> t.Any:
+        """Turn ``value`` into something JSON carries; nested values are tagged too."""
+        raise NotImplementedError
+
+    def to_python(self, value: t.Any) -> t.Any:
+        """Turn the decoded JSON back into the value; nested values arrive decoded."""
+        raise NotImplementedError
+
+
+class TagDict(JSONTag):
+    """A dict whose only key is itself a tag key; the key gets a ``__`` suffix
+    so the object is not mistaken for a tagged value when read back."""
+
+    key = " di"
+
+    def check(self, value: t.Any) -> bool:
+        return False  # dicts are handled by the serializer's fast path
+
+    def to_json(self, value: t.Any) -> t.Any:
+        ((key, item),) = value.items()
+        return {f"{key}__": self.serializer.tag(item)}
+
+    def to_python(self, value: t.Any) -> t.Any:
+        ((key, item),) = value.items()
+        return {key[:-2]: item}
+
+
+class TagTuple(JSONTag):
+    key = " t"
+
+    def check(self, value: t.Any) -> bool:
+        return isinstance(value, tuple)
+
+    def to_json(self, value: t.Any) -> t.Any:
+        return [self.serializer.tag(item) for item in value]
+
+    def to_python(self, value: t.Any) -> t.Any:
+        return tuple(value)
+
+
+class TagBytes(JSONTag):
+    key = " b"
+
+    def check(self, value: t.Any) -> bool:
+        return isinstance(value, bytes)
+
+    def to_json(self, value: t.Any) -> t.Any:
+        return b64encode(value).decode("ascii")
+
+    def to_python(self, value: t.Any) -> t.Any:
+        return b64decode(value)
+
+
+class TagMarkup(JSONTag):
+    """Anything with an ``__html__`` method is stored as its HTML and read back
+    as :class:`markupsafe.Markup`, so escaping decisions survive the round trip."""
+
+    key = " m"
+
+    def check(self, value: t.Any) -> bool:
+        return callable(getattr(value, "__html__", None))
+
+    def to_json(self, value: t.Any) -> t.Any:
+        return str(value.__html__())
+
+    def to_python(self, value: t.Any) -> t.Any:
+        from markupsafe import Markup  # optional: only needed when such a value exists
+
+        return Markup(value)  # noqa: S704 - signed data we wrote from Markup
+
+
+class TagUUID(JSONTag):
+    key = " u"
+
+    def check(self, value: t.Any) -> bool:
+        return isinstance(value, UUID)
+
+    def to_json(self, value: t.Any) -> t.Any:
+        return value.hex
+
+    def to_python(self, value: t.Any) -> t.Any:
+        return UUID(value)
+
+
+class TagDateTime(JSONTag):
+    """A datetime as an HTTP date (Flask's format): whole seconds, read back in UTC."""
+
+    key = " d"
+
+    def check(self, value: t.Any) -> bool:
+        return isinstance(value, datetime)
+
+    def to_json(self, value: t.Any) -> t.Any:
+        return http_date(value)
+
+    def to_python(self, value: t.Any) -> t.Any:
+        return parse_date(value)
+
+
+class TaggedJSONSerializer:
+    """Compact JSON with tags for the Python types a session commonly holds.
+
+    It has the ``dumps``/``loads`` pair that itsdangerous expects of a serializer.
+    """
+
+    default_tags: t.ClassVar[list[type[JSONTag]]] = [
+        TagDict,
+        TagTuple,
+        TagBytes,
+        TagMarkup,
+        TagUUID,
+        TagDateTime,
+    ]
+
+    def __init__(self) -> None:
+        self.tags: dict[str, JSONTag] = {}
+        self.order: list[JSONTag] = []
+        for tag_class in self.default_tags:
+            self.register(tag_class)
+
+    def register(
+        self, tag_class: type[JSONTag], force: bool = False, index: int | None = None
+    ) -> None:
+        """Add a tag. A key already taken is a :class:`KeyError` unless ``force``;
+        ``index`` puts the tag earlier in the order in which tags are tried."""
+        tag = tag_class(self)
+        if tag.key in self.tags and not force:
+            raise KeyError(f"tag {tag.key!r} is already registered")
+        previous = self.tags.get(tag.key)
+        if previous is not None:
+            self.order.remove(previous)
+        self.tags[tag.key] = tag
+        if index is None:
+            self.order.append(tag)
+        else:
+            self.order.insert(index, tag)
+
+    def tag(self, value: t.Any) -> t.Any:
+        """Return ``value`` as plain JSON types, tagging what needs a tag."""
+        value_type = type(value)
+        if value_type in _PLAIN_TYPES:
+            return value
+        if value_type is dict:
+            if len(value) == 1 and next(iter(value)) in self.tags:
+                return {TagDict.key: self.tags[TagDict.key].to_json(value)}
+            tag = self.tag
+            for key in value:
+                if type(key) is not str:
+                    raise TypeError(f"dict key {key!r} is not a str")
+            return {key: tag(item) for key, item in value.items()}
+        if value_type is list:
+            tag = self.tag
+            return [tag(item) for item in value]
+        for json_tag in self.order:
+            if json_tag.check(value):
+                return {json_tag.key: json_tag.to_json(value)}
+        raise TypeError(f"a {value_type.__name__} cannot be stored in a session")
+
+    def untag(self, obj: dict[str, t.Any]) -> t.Any:
+        """Undo :meth:`tag` for one decoded JSON object (its contents already undone)."""
+        if len(obj) == 1:
+            key = next(iter(obj))
+            json_tag = self.tags.get(key)
+            if json_tag is not None:
+                return json_tag.to_python(obj[key])
+        return obj
+
+    def dumps(self, value: t.Any) -> str:
+        """Serialize to compact tagged JSON.
+
+        A value that cannot be stored is a :class:`TypeError` naming its place,
+        e.g. ``session['cart'][2]``, so the fix is obvious from the message.
+        """
+        try:
+            tagged = self.tag(value)
+        except TypeError as exc:
+            place, reason = _find_unstorable(self, value)
+            raise TypeError(
+                f"session{place} cannot be stored: {reason}. Sessions hold JSON types "
+                "plus tuple, bytes, UUID, datetime and Markup; convert the value first."
+            ) from exc
+        return json.dumps(tagged, separators=(",", ":"))
+
+    def loads(self, value: str | bytes) -> t.Any:
+        """Parse tagged JSON; tags are undone bottom-up as objects are decoded."""
+        return json.loads(value, object_hook=self.untag)
+
+
+def _find_unstorable(serializer: TaggedJSONSerializer, value: t.Any) -> tuple[str, str]:
+    """Walk ``value`` to the first part that :meth:`TaggedJSONSerializer.tag`
+    refuses; only called after tagging failed, so speed does not matter."""
+    try:
+        serializer.tag(value)
+    except TypeError as exc:
+        reason = str(exc)
+    else:  # pragma: no cover - only called on failure
+        return "", "unknown"
+    children: t.Iterable[tuple[t.Any, t.Any]] = ()
+    if type(value) is dict:
+        if any(type(key) is not str for key in value):
+            return "", reason
+        children = value.items()
+    elif isinstance(value, (list, tuple)):
+        children = enumerate(value)
+    for key, item in children:
+        try:
+            serializer.tag(item)
+        except TypeError:
+            place, reason = _find_unstorable(serializer, item)
+            return f"[{key!r}]{place}", reason
+    return "", reason
+
+
+#: The serializer the cookie interface uses by default, shared: it is stateless.
+session_json_serializer = TaggedJSONSerializer()

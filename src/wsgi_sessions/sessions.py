@@ -1,0 +1,220 @@
+"""The session objects: a dict that knows whether it was read or changed."""
+
+from __future__ import annotations
+
+import typing as t
+from collections.abc import MutableMapping
+from copy import deepcopy
+
+__all__ = ["NullSession", "SecureCookieSession", "SessionMixin"]
+
+# Values that cannot change in place: handing one out needs no snapshot.
+_IMMUTABLE_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
+_MISSING: t.Any = object()
+
+
+class SessionMixin(MutableMapping[str, t.Any]):
+    """The attributes every session has on top of being a mapping."""
+
+    @property
+    def permanent(self) -> bool:
+        """Whether the session outlives the browser session; the ``_permanent`` key."""
+        return self.get("_permanent", False)  # type: ignore[no-any-return]
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        self["_permanent"] = bool(value)
+
+    #: Whether the session was created by this request. A signed cookie cannot
+    #: tell a new session from an emptied one, so cookie sessions leave it False.
+    new = False
+
+    #: Whether the session changed; interfaces that cannot tell assume it did.
+    modified = True
+
+    #: Whether the session was read or written; decides ``Vary: Cookie``.
+    accessed = True
+
+
+class SecureCookieSession(dict[str, t.Any], SessionMixin):
+    """A session held in a dict, with change tracking.
+
+    Every read path sets :attr:`accessed` and every top-level write sets
+    :attr:`modified` as well. A change *inside* a value (``session["cart"].append(x)``)
+    is caught too: when a mutable value is handed out, a deep copy is kept, and
+    :attr:`modified` compares against it. A request that only reads strings and
+    numbers never pays for a copy.
+    """
+
+    accessed = False
+
+    def __init__(self, initial: t.Mapping[str, t.Any] | None = None) -> None:
+        if initial:
+            dict.__init__(self, initial)
+        self._modified = False
+        # key -> deep copy of a mutable value as it was when first handed out
+        self._handed_out: dict[str, t.Any] | None = None
+
+    @property
+    def modified(self) -> bool:
+        """Whether the session must be saved: a top-level write, an explicit
+        ``modified = True``, or a change inside a value that was handed out."""
+        if self._modified:
+            return True
+        handed_out = self._handed_out
+        if handed_out:
+            get = dict.get
+            for key, snapshot in handed_out.items():
+                if get(self, key, _MISSING) != snapshot:
+                    self._modified = True
+                    return True
+        return False
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        self._modified = value
+        if not value:
+            self._handed_out = None
+
+    def _hand_out(self, key: str, value: t.Any) -> t.Any:
+        if type(value) not in _IMMUTABLE_TYPES:
+            handed_out = self._handed_out
+            if handed_out is None:
+                handed_out = self._handed_out = {}
+            if key not in handed_out:
+                handed_out[key] = deepcopy(value)
+        return value
+
+    def _hand_out_all(self) -> None:
+        for key, value in dict.items(self):
+            self._hand_out(key, value)
+
+    def _changed(self) -> None:
+        self.accessed = True
+        self._modified = True
+
+    # -- reads ---------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> t.Any:
+        self.accessed = True
+        return self._hand_out(key, dict.__getitem__(self, key))
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        self.accessed = True
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING:
+            return default
+        return self._hand_out(key, value)
+
+    def __contains__(self, key: object) -> bool:
+        self.accessed = True
+        return dict.__contains__(self, key)
+
+    def __len__(self) -> int:
+        self.accessed = True
+        return dict.__len__(self)
+
+    def __iter__(self) -> t.Iterator[str]:
+        self.accessed = True
+        return dict.__iter__(self)
+
+    def keys(self) -> t.KeysView[str]:  # type: ignore[override]
+        self.accessed = True
+        return dict.keys(self)
+
+    def values(self) -> t.ValuesView[t.Any]:  # type: ignore[override]
+        self.accessed = True
+        self._hand_out_all()
+        return dict.values(self)
+
+    def items(self) -> t.ItemsView[str, t.Any]:  # type: ignore[override]
+        self.accessed = True
+        self._hand_out_all()
+        return dict.items(self)
+
+    def copy(self) -> dict[str, t.Any]:
+        """A plain dict copy; the values are shared, so they count as handed out."""
+        self.accessed = True
+        self._hand_out_all()
+        return dict(dict.items(self))
+
+    def __eq__(self, other: object) -> bool:
+        self.accessed = True
+        return dict.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {dict.__repr__(self)}>"
+
+    # -- writes --------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        self._changed()
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._changed()
+        dict.__delitem__(self, key)
+
+    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING:
+            self._changed()
+            dict.__setitem__(self, key, default)
+            return default
+        self.accessed = True
+        return self._hand_out(key, value)
+
+    def pop(self, key: str, *default: t.Any) -> t.Any:
+        self._changed()
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[str, t.Any]:
+        self._changed()
+        return dict.popitem(self)
+
+    def update(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._changed()
+        dict.update(self, *args, **kwargs)
+
+    def clear(self) -> None:
+        self._changed()
+        dict.clear(self)
+
+    def __ior__(self, other: t.Any) -> SecureCookieSession:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def __or__(self, other: t.Any) -> dict[str, t.Any]:  # type: ignore[override]
+        return self.copy() | dict(other)
+
+    # -- for interfaces --------------------------------------------------------
+
+    def as_dict(self) -> dict[str, t.Any]:
+        """The contents as a plain dict, without marking the session accessed
+        (saving is not the application reading it)."""
+        return dict(dict.items(self))
+
+    def is_empty(self) -> bool:
+        """Whether the session holds nothing, without marking it accessed."""
+        return not dict.__len__(self)
+
+
+class NullSession(SecureCookieSession):
+    """The stand-in when sessions cannot work (no secret key).
+
+    Reads see an empty session, so pages that merely look at it still render;
+    a write is a :class:`RuntimeError` that says what to configure.
+    """
+
+    def _fail(self, *args: t.Any, **kwargs: t.Any) -> t.NoReturn:
+        raise RuntimeError(
+            "The session is unavailable because no secret key was set. Set the "
+            "'secret_key' setting of SessionMiddleware (SECRET_KEY in Flask's "
+            "app.config) to a long random string, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail
+    __ior__ = _fail

@@ -1,0 +1,241 @@
+"""Turn a plain settings dict into validated configuration, once, at start-up.
+
+Settings usually come from an ini file, so every value may be a string:
+``"true"``, ``"3600"``, ``"12h"``. What comes out is a dict keyed by Flask's
+configuration names, so the same interface code reads a Flask app's
+``app.config`` and ours. Anything wrong is a :class:`ValueError` (or a
+:class:`TypeError` for a value of the wrong kind) naming the setting: a typo
+must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+__all__ = ["DEFAULT_ENVIRON_KEY", "parse_settings", "to_bool", "to_timedelta"]
+
+DEFAULT_ENVIRON_KEY = "wsgi_sessions.session"
+
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+_DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# RFC 6265 cookie-name: an RFC 7230 token.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+def to_bool(name: str, value: t.Any) -> bool:
+    """A boolean from ``True``/``False`` or an ini word (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise ValueError(
+        f"setting {name!r} must be a boolean (true/false, yes/no, on/off, 1/0), got {value!r}"
+    )
+
+
+def to_timedelta(name: str, value: t.Any) -> timedelta:
+    """A duration from a timedelta, whole seconds, or "3600", "30m", "12h", "31d"."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip().lower())):
+        seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
+    else:
+        raise ValueError(
+            f"setting {name!r} must be a duration: seconds as an int, a timedelta, "
+            f"or a string like '3600', '30m', '12h', '31d'; got {value!r}"
+        )
+    if seconds <= 0:
+        raise ValueError(f"setting {name!r} must be a positive duration, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def _to_secret(name: str, value: t.Any) -> str | bytes | None:
+    if value is None or value in ("", b""):
+        return None
+    if isinstance(value, (str, bytes)):
+        return value
+    raise TypeError(f"setting {name!r} must be a str or bytes, got {type(value).__name__}")
+
+
+def _to_fallbacks(name: str, value: t.Any, from_ini: bool) -> list[str | bytes]:
+    if isinstance(value, str):
+        if not from_ini:
+            raise TypeError(
+                f"setting {name!r} must be a list of keys, not a str: a string would "
+                "become one key per character. Write [old_key] (or, in an ini file, "
+                "separate keys with spaces or commas)."
+            )
+        return [key for key in re.split(r"[\s,]+", value) if key]
+    if isinstance(value, (list, tuple)):
+        keys = list(value)
+        for key in keys:
+            if not isinstance(key, (str, bytes)) or not key:
+                raise TypeError(f"setting {name!r} must hold non-empty str or bytes keys")
+        return keys
+    raise TypeError(f"setting {name!r} must be a list of keys, got {type(value).__name__}")
+
+
+def _to_optional_str(name: str, value: t.Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    raise TypeError(f"setting {name!r} must be a str, got {type(value).__name__}")
+
+
+def _to_cookie_name(name: str, value: t.Any) -> str:
+    if not isinstance(value, str) or not _COOKIE_NAME.fullmatch(value):
+        raise ValueError(
+            f"setting {name!r} must be a cookie name (letters, digits and !#$%&'*+-.^_`|~), "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _to_samesite(name: str, value: t.Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().lower() in _SAMESITE:
+        return _SAMESITE[value.strip().lower()]
+    raise ValueError(f"setting {name!r} must be 'Strict', 'Lax', 'None' or empty, got {value!r}")
+
+
+def _to_path(name: str, value: t.Any) -> str | None:
+    path = _to_optional_str(name, value)
+    if path is not None and not path.startswith("/"):
+        raise ValueError(f"setting {name!r} must start with '/', got {value!r}")
+    return path
+
+
+def _to_size(name: str, value: t.Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(
+        f"setting {name!r} must be a whole number of bytes (0 = no limit), got {value!r}"
+    )
+
+
+def _to_environ_key(name: str, value: t.Any) -> str:
+    if isinstance(value, str) and value:
+        return value
+    raise ValueError(f"setting {name!r} must be a non-empty str, got {value!r}")
+
+
+def _to_store(name: str, value: t.Any) -> t.Any:
+    # A URL is checked where it is opened (stores.store_from_url); a ready store
+    # object passes through.
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+class _Setting(t.NamedTuple):
+    config_key: str
+    default: t.Any
+    convert: Callable[[str, t.Any], t.Any]
+
+
+_SETTINGS: dict[str, _Setting] = {
+    "secret_key": _Setting("SECRET_KEY", None, _to_secret),
+    "cookie_name": _Setting("SESSION_COOKIE_NAME", "session", _to_cookie_name),
+    "cookie_domain": _Setting("SESSION_COOKIE_DOMAIN", None, _to_optional_str),
+    "cookie_path": _Setting("SESSION_COOKIE_PATH", None, _to_path),
+    "cookie_httponly": _Setting("SESSION_COOKIE_HTTPONLY", True, to_bool),
+    "cookie_secure": _Setting("SESSION_COOKIE_SECURE", False, to_bool),
+    "cookie_samesite": _Setting("SESSION_COOKIE_SAMESITE", "Lax", _to_samesite),
+    "cookie_partitioned": _Setting("SESSION_COOKIE_PARTITIONED", False, to_bool),
+    "permanent_lifetime": _Setting("PERMANENT_SESSION_LIFETIME", timedelta(days=31), to_timedelta),
+    "refresh_each_request": _Setting("SESSION_REFRESH_EACH_REQUEST", True, to_bool),
+    "application_root": _Setting("APPLICATION_ROOT", "/", _to_path),
+    "max_cookie_size": _Setting("MAX_COOKIE_SIZE", 4093, _to_size),
+    "environ_key": _Setting("ENVIRON_KEY", DEFAULT_ENVIRON_KEY, _to_environ_key),
+    "store": _Setting("SESSION_STORE", None, _to_store),
+}
+
+
+def parse_settings(
+    settings: Mapping[str, t.Any] | None = None, prefix: str = ""
+) -> dict[str, t.Any]:
+    """Validate ``settings`` and return the configuration, keyed by Flask's names.
+
+    With a ``prefix`` (``"session."`` for an ini file's shared section) only keys
+    that start with it are read, and a string ``secret_key_fallbacks`` is split
+    on spaces and commas. Without one, every key must be known.
+    """
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a mapping, got {type(settings).__name__}")
+    config = {setting.config_key: setting.default for setting in _SETTINGS.values()}
+    config["SECRET_KEY_FALLBACKS"] = []
+    for raw_name, value in settings.items():
+        if not isinstance(raw_name, str):
+            raise TypeError(f"setting names must be str, got {raw_name!r}")
+        if prefix:
+            if not raw_name.startswith(prefix):
+                continue
+            name = raw_name[len(prefix) :]
+        else:
+            name = raw_name
+        if name == "secret_key_fallbacks":
+            config["SECRET_KEY_FALLBACKS"] = _to_fallbacks(raw_name, value, from_ini=bool(prefix))
+            continue
+        setting = _SETTINGS.get(name)
+        if setting is None:
+            known = ", ".join(sorted([*_SETTINGS, "secret_key_fallbacks"]))
+            raise ValueError(f"unknown setting {raw_name!r}; the settings are: {known}")
+        config[setting.config_key] = setting.convert(raw_name, value)
+    _check_combinations(config, prefix)
+    return config
+
+
+def _check_combinations(config: dict[str, t.Any], prefix: str) -> None:
+    """Refuse cookie attribute combinations that browsers reject outright."""
+    name = config["SESSION_COOKIE_NAME"]
+    secure = config["SESSION_COOKIE_SECURE"]
+    if config["SESSION_COOKIE_SAMESITE"] == "None" and not secure:
+        raise ValueError(
+            f"setting {prefix}cookie_samesite='None' requires {prefix}cookie_secure=true: "
+            "browsers reject SameSite=None cookies that are not Secure"
+        )
+    if config["SESSION_COOKIE_PARTITIONED"] and not secure:
+        raise ValueError(
+            f"setting {prefix}cookie_partitioned=true requires {prefix}cookie_secure=true: "
+            "browsers reject Partitioned cookies that are not Secure"
+        )
+    if name.startswith("__Secure-") and not secure:
+        raise ValueError(
+            f"setting {prefix}cookie_name={name!r} requires {prefix}cookie_secure=true "
+            "(the __Secure- prefix)"
+        )
+    if name.startswith("__Host-"):
+        path = config["SESSION_COOKIE_PATH"] or config["APPLICATION_ROOT"]
+        if not secure:
+            raise ValueError(
+                f"setting {prefix}cookie_name={name!r} requires {prefix}cookie_secure=true "
+                "(the __Host- prefix)"
+            )
+        if config["SESSION_COOKIE_DOMAIN"]:
+            raise ValueError(
+                f"setting {prefix}cookie_domain must be empty with "
+                f"{prefix}cookie_name={name!r} (the __Host- prefix forbids a Domain)"
+            )
+        if path != "/":
+            raise ValueError(
+                f"setting {prefix}cookie_path must be '/' with {prefix}cookie_name={name!r} "
+                "(the __Host- prefix requires Path=/)"
+            )
