@@ -168,6 +168,8 @@ class SessionInterface:
         name = self.get_cookie_name(app)
         header = f"{name}={value}"
         if expires is not None:
+            if expires.tzinfo is None:  # naive means UTC, as in werkzeug
+                expires = expires.replace(tzinfo=timezone.utc)
             header += "; Expires=" + _http_date(int(expires.timestamp()))
         header += self._cookie_attributes(app)
         limit = app.config.get("MAX_COOKIE_SIZE", 4093)
