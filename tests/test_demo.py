@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 import demo
 import pytest
 from webtest import TestApp
+
+from pages import csrf_token as _token
+from pages import visits as _visits
 
 
 @pytest.fixture
 def client() -> TestApp:
     return TestApp(demo.make_app({"secret_key": "demo-test-" + "k" * 32}))
-
-
-def _token(page: str) -> str:
-    match = re.search(r"name='csrf_token' value='([^']+)'", page)
-    assert match, page
-    return match[1]
-
-
-def _visits(page: str) -> int:
-    match = re.search(r"<b id='visits'>(\d+)</b>", page)
-    assert match, page
-    return int(match[1])
 
 
 def test_counts_visits_per_session(client: TestApp) -> None:
