@@ -125,13 +125,19 @@ class PyramidSession(SessionMixin):
 
     @property
     def created(self) -> float:
-        """When the session was created (epoch seconds). A signed cookie does not
-        record that, so the first read stamps the session with the current time."""
+        """When the session was created (epoch seconds).
+
+        Our sessions do not record it unless asked: the first read on a session
+        that holds data stamps it (``_created``); an empty session is not stored
+        anywhere yet, so it reads as created now and is left unwritten (a
+        read-only page must not start sending cookies, nor fail without a key).
+        """
         value = self.session.get(CREATED_KEY)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         now = time.time()
-        self.session[CREATED_KEY] = now
+        if len(self.session):
+            self.session[CREATED_KEY] = now
         return now
 
     def invalidate(self) -> None:
