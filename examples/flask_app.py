@@ -2,7 +2,7 @@
 
 Run it::
 
-    .venv/bin/pip install -q -e '.[test]' && .venv/bin/python examples/flask_app.py
+    .venv/bin/pip install -q -e . flask && .venv/bin/python examples/flask_app.py
 
 Only ``app.session_interface`` changes: ``flask.session``, ``flask.flash`` and the
 test client's ``session_transaction()`` work as before, and the cookies are
