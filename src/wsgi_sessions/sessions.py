@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import typing as t
 from collections.abc import MutableMapping
 from copy import deepcopy
@@ -11,6 +13,13 @@ __all__ = ["NullSession", "SecureCookieSession", "SessionMixin"]
 # Values that cannot change in place: handing one out needs no snapshot.
 _IMMUTABLE_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
 _MISSING: t.Any = object()
+
+#: Where flash messages live: a list of ``(queue, message)`` pairs. The key and
+#: the shape are Flask's (``(category, message)``), so a message flashed with
+#: ``flask.flash`` is seen by :meth:`SessionMixin.pop_flash` and the other way round.
+FLASH_KEY = "_flashes"
+#: Where the CSRF token lives.
+CSRF_KEY = "_csrf_token"
 
 
 class SessionMixin(MutableMapping[str, t.Any]):
@@ -34,6 +43,60 @@ class SessionMixin(MutableMapping[str, t.Any]):
 
     #: Whether the session was read or written; decides ``Vary: Cookie``.
     accessed = True
+
+    # -- flash messages: shown once, on the next page ------------------------
+    # Written only through the mapping API (a top-level assignment), so every
+    # session class tracks the change, and a read that finds nothing writes nothing.
+
+    def flash(self, message: t.Any, queue: str = "", allow_duplicate: bool = True) -> None:
+        """Queue ``message`` for the next page that pops the ``queue``."""
+        flashes = list(self.get(FLASH_KEY) or ())
+        if not allow_duplicate and (queue, message) in flashes:
+            return
+        flashes.append((queue, message))
+        self[FLASH_KEY] = flashes
+
+    def peek_flash(self, queue: str = "") -> list[t.Any]:
+        """The messages waiting in ``queue``, left in place."""
+        return [message for name, message in self.get(FLASH_KEY) or () if name == queue]
+
+    def pop_flash(self, queue: str = "") -> list[t.Any]:
+        """The messages waiting in ``queue``, removed so each is shown once."""
+        flashes = self.get(FLASH_KEY) or ()
+        popped = [message for name, message in flashes if name == queue]
+        if popped:
+            kept = [(name, message) for name, message in flashes if name != queue]
+            if kept:
+                self[FLASH_KEY] = kept
+            else:
+                del self[FLASH_KEY]
+        return popped
+
+    # -- CSRF: a per-session secret that forms echo back -----------------------
+
+    def csrf_token(self) -> str:
+        """The session's CSRF token for a form's hidden field, made on first use."""
+        token = self.get(CSRF_KEY)
+        if isinstance(token, str) and token:
+            return token
+        return self.new_csrf_token()
+
+    def new_csrf_token(self) -> str:
+        """Replace the CSRF token (at login, so a token seen before is worthless)."""
+        token = secrets.token_urlsafe(32)
+        self[CSRF_KEY] = token
+        return token
+
+    def check_csrf(self, token: object) -> bool:
+        """Whether ``token`` (from the submitted form or a header) is the session's.
+
+        The compare takes constant time, so timing reveals nothing of the
+        token; a missing token on either side is never a match.
+        """
+        expected = self.get(CSRF_KEY)
+        if not isinstance(token, str) or not token or not isinstance(expected, str):
+            return False
+        return hmac.compare_digest(expected.encode(), token.encode())
 
 
 class SecureCookieSession(dict[str, t.Any], SessionMixin):

@@ -1,0 +1,137 @@
+"""The wsgi-sessions demo: a plain WSGI app with a signed-cookie session.
+
+Run it (from a clone of the repository)::
+
+    python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/python examples/demo.py
+
+then open http://127.0.0.1:8000/. It counts your visits, logs a name in and
+out with CSRF-protected forms and flash messages, and shows what the session
+holds. The secret key comes from ``WSGI_SESSIONS_SECRET_KEY``, else a random one
+is made at start (every restart then logs everyone out).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import secrets
+import sys
+import typing as t
+from socketserver import ThreadingMixIn
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIServer, make_server
+
+from wsgi_sessions import SessionMiddleware, SessionMixin, get_session
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+HOST, PORT = "127.0.0.1", 8000
+_HTML = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+_MAX_FORM = 64 * 1024
+
+
+def make_app(settings: t.Mapping[str, t.Any] | None = None) -> WSGIApplication:
+    """The demo wrapped in SessionMiddleware; ``settings`` as in the README's table."""
+    return SessionMiddleware(demo_app, settings)
+
+
+def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    """Route by method and path; every POST must carry the session's CSRF token."""
+    session = get_session(environ)
+    method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/"
+    if method == "GET" and path == "/":
+        return _page(start_response, _home(session))
+    if method != "POST" or path not in ("/login", "/note", "/logout"):
+        return _page(start_response, "<p>Not found. <a href='/'>Home</a></p>", "404 Not Found")
+    form = _read_form(environ)
+    if not session.check_csrf(form.get("csrf_token")):
+        body = "<p>The form expired or did not come from this site. <a href='/'>Try again</a></p>"
+        return _page(start_response, body, "400 Bad Request")
+    if path == "/login":
+        name = form.get("name", "").strip()[:40]
+        if not name:
+            session.flash("Please enter a name.", queue="error")
+        else:
+            session["user"] = name
+            session.new_csrf_token()  # a token seen before the login is worthless now
+            session.flash(f"Welcome, {name}!")
+    elif path == "/note":
+        session["note"] = form.get("note", "")[:200]
+        session.flash("Note saved.")
+    else:  # logout: drop everything, so the cookie is deleted
+        session.clear()
+        body = "<h1>Logged out</h1><p>Your session is gone. <a href='/'>Start again</a></p>"
+        return _page(start_response, body)
+    start_response("303 See Other", [("Location", "/"), ("Content-Length", "0")])
+    return []
+
+
+def _home(session: SessionMixin) -> str:
+    session["visits"] = session.get("visits", 0) + 1
+    messages = [("error", text) for text in session.pop_flash("error")]
+    messages += [("info", text) for text in session.pop_flash()]
+    token = html.escape(session.csrf_token())
+    hidden = f"<input type='hidden' name='csrf_token' value='{token}'>"
+    parts = [f"<p class='{kind}'>{html.escape(text)}</p>" for kind, text in messages]
+    parts.append(f"<p>Visits in this session: <b id='visits'>{session['visits']}</b></p>")
+    user = session.get("user")
+    if user:
+        parts.append(f"<p>Logged in as <b id='user'>{html.escape(user)}</b>.</p>")
+        parts.append(
+            f"<form method='post' action='/note'>{hidden}<input name='note' id='note'>"
+            "<button id='save-note'>Save note</button></form>"
+            f"<form method='post' action='/logout'>{hidden}"
+            "<button id='logout'>Log out</button></form>"
+        )
+    else:
+        parts.append(
+            f"<form method='post' action='/login'>{hidden}"
+            "<label>Name <input name='name' id='name'></label>"
+            "<button id='login'>Log in</button></form>"
+        )
+    contents = json.dumps(dict(session), indent=2, sort_keys=True, default=repr)
+    parts.append(f"<h2>The session holds</h2><pre id='contents'>{html.escape(contents)}</pre>")
+    return "<h1>wsgi-sessions demo</h1>" + "".join(parts)
+
+
+def _read_form(environ: WSGIEnvironment) -> dict[str, str]:
+    try:
+        length = min(int(environ.get("CONTENT_LENGTH") or 0), _MAX_FORM)
+    except ValueError:
+        length = 0
+    raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    fields = parse_qs(raw.decode("utf-8", "replace"))
+    return {key: values[0] for key, values in fields.items()}
+
+
+def _page(start_response: StartResponse, body: str, status: str = "200 OK") -> list[bytes]:
+    data = f"<!doctype html><title>wsgi-sessions demo</title>{body}".encode()
+    start_response(status, [*_HTML, ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """A browser opens several connections at once; one thread each keeps it from stalling."""
+
+    daemon_threads = True
+
+
+def secret_key() -> str:
+    """From the environment, else random: a key in the source would be public."""
+    return os.environ.get("WSGI_SESSIONS_SECRET_KEY") or secrets.token_hex(32)
+
+
+def main() -> None:
+    app = make_app({"secret_key": secret_key()})
+    with make_server(HOST, PORT, app, server_class=_ThreadingServer) as server:
+        print(f"wsgi-sessions demo on http://{HOST}:{PORT}/ (Ctrl+C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

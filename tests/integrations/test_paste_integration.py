@@ -1,0 +1,55 @@
+"""wsgi_sessions.integrations.paste: the egg:wsgi-sessions#session filter."""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from paste.deploy import loadapp
+from webtest import TestApp
+
+from wsgi_sessions import SessionMiddleware, get_session
+from wsgi_sessions.integrations.paste import filter_app_factory
+
+SECRET = "paste-test-" + "k" * 32
+INI = Path(__file__).parents[2] / "examples" / "pyramid.ini"
+
+
+def counter(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+    session = get_session(environ)
+    session["n"] = session.get("n", 0) + 1
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(session["n"]).encode()]
+
+
+def test_the_example_ini_loads_our_filter_from_the_entry_point() -> None:
+    app = loadapp(f"config:{INI}", global_conf={"session_secret": SECRET})
+    assert isinstance(app, SessionMiddleware)
+    assert app.secret_key == SECRET
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=12)
+
+
+def test_keys_are_the_settings_with_or_without_the_session_prefix() -> None:
+    app = filter_app_factory(
+        counter,
+        {"here": "/somewhere"},
+        secret_key=SECRET,
+        **{"session.cookie_name": "sid", "secret_key_fallbacks": "old1, old2"},
+    )
+    assert app.config["SESSION_COOKIE_NAME"] == "sid"
+    assert app.config["SECRET_KEY_FALLBACKS"] == ["old1", "old2"]
+    client = TestApp(app)
+    assert client.get("/").text == "1"
+    assert client.get("/").text == "2"
+    assert "sid" in client.cookies
+
+
+def test_a_typo_or_a_duplicate_fails_at_load_time() -> None:
+    with pytest.raises(ValueError, match=r"session\.secert_key"):
+        filter_app_factory(counter, {}, secert_key=SECRET)
+    with pytest.raises(ValueError, match="given twice"):
+        filter_app_factory(counter, {}, secret_key=SECRET, **{"session.secret_key": SECRET})
+    with pytest.raises(ValueError, match="cookie_secure"):
+        filter_app_factory(counter, {}, secret_key=SECRET, cookie_secure="perhaps")

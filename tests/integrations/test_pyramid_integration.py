@@ -1,0 +1,180 @@
+"""wsgi_sessions.integrations.pyramid: ISession, both ways of getting a session,
+Pyramid's CSRF policy, and settings validated at config time."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from pyramid.config import Configurator
+from pyramid.csrf import get_csrf_token
+from pyramid.interfaces import ISession
+from pyramid.request import Request
+from pyramid.response import Response
+from webtest import TestApp
+from zope.interface.verify import verifyObject
+
+from wsgi_sessions import SecureCookieSession, SessionMiddleware, get_session
+from wsgi_sessions.integrations.pyramid import PyramidSession
+
+SECRET = "pyramid-test-" + "k" * 32
+Results = dict[str, t.Any]
+
+
+def make_app(settings: dict[str, t.Any], results: Results, *, csrf: bool = False) -> t.Any:
+    """A Pyramid app whose views record what they saw in ``results``."""
+
+    def check(request: Request) -> Response:
+        session = request.session
+        results["verified"] = verifyObject(ISession, session)
+        results["session"] = session
+        results["environ_session"] = request.environ.get("wsgi_sessions.session")
+        return Response("ok")
+
+    def write(request: Request) -> Response:
+        request.session["n"] = request.session.get("n", 0) + 1
+        request.session.flash("dup", allow_duplicate=False)
+        request.session.flash("dup", allow_duplicate=False)
+        request.session.flash("careful", queue="warn")
+        return Response(str(request.session["n"]))
+
+    def read(request: Request) -> Response:
+        session = request.session
+        results["created"] = session.created
+        return Response(
+            f"{session.get('n')}|{session.pop_flash()}|{session.peek_flash('warn')}"
+            f"|{session.pop_flash('warn')}"
+        )
+
+    def invalidate(request: Request) -> Response:
+        request.session.invalidate()
+        return Response("gone")
+
+    def token(request: Request) -> Response:
+        return Response(get_csrf_token(request))
+
+    def post(request: Request) -> Response:
+        return Response("accepted")
+
+    with Configurator(settings=settings) as config:
+        config.include("wsgi_sessions.integrations.pyramid")
+        if csrf:
+            config.set_default_csrf_options(require_csrf=True)
+        for name, view in [
+            ("check", check),
+            ("write", write),
+            ("read", read),
+            ("invalidate", invalidate),
+            ("token", token),
+            ("post", post),
+        ]:
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name)
+        return config.make_wsgi_app()
+
+
+def test_without_middleware_the_session_is_opened_from_the_settings() -> None:
+    results: Results = {}
+    client = TestApp(
+        make_app({"session.secret_key": SECRET, "session.cookie_name": "pyr"}, results)
+    )
+    client.get("/check")
+    assert results["verified"] is True
+    assert isinstance(results["session"], PyramidSession)
+    assert isinstance(results["session"].session, SecureCookieSession)
+    response = client.get("/write")
+    assert response.text == "1"
+    cookies = response.headers.getall("Set-Cookie")
+    assert len(cookies) == 1
+    assert cookies[0].startswith("pyr=")
+    assert response.headers["Vary"] == "Cookie"
+    assert client.get("/read").text == "1|['dup']|['careful']|['careful']"
+    assert client.get("/read").text == "1|[]|[]|[]"
+
+
+def test_an_untouched_session_sends_no_cookie() -> None:
+    client = TestApp(make_app({"session.secret_key": SECRET}, {}))
+    response = client.get("/post")
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+
+
+def test_with_middleware_the_environ_session_is_used_and_saved_once() -> None:
+    results: Results = {}
+    app = SessionMiddleware(make_app({}, results), {"secret_key": SECRET})
+    client = TestApp(app)
+    client.get("/check")
+    assert results["verified"] is True
+    assert results["session"].session is results["environ_session"]
+    response = client.get("/write")
+    assert len(response.headers.getall("Set-Cookie")) == 1
+    assert client.get("/write").text == "2"
+
+
+def test_created_is_stable_across_requests() -> None:
+    results: Results = {}
+    client = TestApp(make_app({"session.secret_key": SECRET}, results))
+    client.get("/write")
+    client.get("/read")
+    first = results["created"]
+    assert isinstance(first, float)
+    client.get("/read")
+    assert results["created"] == first
+
+
+def test_invalidate_deletes_the_cookie() -> None:
+    client = TestApp(make_app({"session.secret_key": SECRET}, {}))
+    client.get("/write")
+    response = client.get("/invalidate")
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+    assert "session" not in client.cookies
+    assert client.get("/read").text.startswith("None|")
+
+
+def test_changed_marks_an_in_place_change() -> None:
+    session = PyramidSession(SecureCookieSession({"cart": [1]}))
+    assert session.modified is False
+    session.changed()
+    assert session.session.modified is True
+
+
+def test_pyramids_default_csrf_policy_uses_the_session_token() -> None:
+    client = TestApp(make_app({"session.secret_key": SECRET}, {}, csrf=True))
+    token = client.get("/token").text
+    assert client.get("/token").text == token
+    client.post("/post", {}, status=400)
+    client.post("/post", {"csrf_token": "forged"}, status=400)
+    assert client.post("/post", {"csrf_token": token}).text == "accepted"
+    assert client.post("/post", headers={"X-CSRF-Token": token}).text == "accepted"
+
+
+def test_without_a_secret_key_reads_are_empty_and_writes_explain() -> None:
+    results: Results = {}
+    TestApp(make_app({}, results)).get("/check")
+    assert results["verified"] is True
+    assert dict(results["session"]) == {}
+    with pytest.raises(RuntimeError, match="secret key"):
+        results["session"]["x"] = 1
+
+
+def test_a_misspelt_setting_fails_at_config_time() -> None:
+    with pytest.raises(ValueError, match=r"session\.secret_kee"):
+        make_app({"session.secret_kee": SECRET}, {})
+    with pytest.raises(ValueError, match=r"session\.cookie_samesite"):
+        make_app({"session.secret_key": SECRET, "session.cookie_samesite": "sometimes"}, {})
+
+
+def test_the_environ_session_is_reachable_with_get_session() -> None:
+    results: Results = {}
+    client = TestApp(make_app({"session.secret_key": SECRET}, results))
+    client.get("/check")
+    assert results["environ_session"] is results["session"].session
+    assert get_session({"wsgi_sessions.session": results["environ_session"]}) is not None
+
+
+def test_created_on_an_empty_session_writes_nothing() -> None:
+    inner = SecureCookieSession()
+    session = PyramidSession(inner)
+    assert isinstance(session.created, float)
+    assert inner.modified is False
+    assert dict(inner) == {}
