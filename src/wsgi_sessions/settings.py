@@ -25,6 +25,8 @@ _DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # RFC 6265 cookie-name: an RFC 7230 token.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A host name or IP address, optionally with a leading dot (old-style domain cookies).
+_COOKIE_DOMAIN = re.compile(r"\.?[0-9A-Za-z_-]+(?:\.[0-9A-Za-z_-]+)*")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 
@@ -104,6 +106,18 @@ def _to_cookie_name(name: str, value: t.Any) -> str:
     return value
 
 
+def _to_domain(name: str, value: t.Any) -> str | None:
+    # Written into the Set-Cookie header as is: a ';' or a line break would add
+    # attributes or headers, and a port makes browsers drop the cookie.
+    domain = _to_optional_str(name, value)
+    if domain is not None and not _COOKIE_DOMAIN.fullmatch(domain):
+        raise ValueError(
+            f"setting {name!r} must be a host name such as 'example.com' (no port, "
+            f"scheme, path or spaces), got {value!r}"
+        )
+    return domain
+
+
 def _to_samesite(name: str, value: t.Any) -> str | None:
     if value is None or value == "":
         return None
@@ -152,7 +166,7 @@ class _Setting(t.NamedTuple):
 _SETTINGS: dict[str, _Setting] = {
     "secret_key": _Setting("SECRET_KEY", None, _to_secret),
     "cookie_name": _Setting("SESSION_COOKIE_NAME", "session", _to_cookie_name),
-    "cookie_domain": _Setting("SESSION_COOKIE_DOMAIN", None, _to_optional_str),
+    "cookie_domain": _Setting("SESSION_COOKIE_DOMAIN", None, _to_domain),
     "cookie_path": _Setting("SESSION_COOKIE_PATH", None, _to_path),
     "cookie_httponly": _Setting("SESSION_COOKIE_HTTPONLY", True, to_bool),
     "cookie_secure": _Setting("SESSION_COOKIE_SECURE", False, to_bool),
