@@ -140,7 +140,9 @@ class SessionInterface:
         requests carry no session cookie, and the full parse would cost more
         than everything else the middleware does. The first cookie of the name
         wins, as with werkzeug (browsers send the most specific path first).
-        A value over ``MAX_COOKIE_SIZE`` is ignored unread: we never issue one.
+        A value over ``MAX_COOKIE_SIZE``, or one that is not ASCII, is ignored
+        unread: we never issue one (and itsdangerous would silently drop
+        non-ASCII characters from a signature, accepting an altered cookie).
         """
         raw: str | None = request.environ.get("HTTP_COOKIE")
         name = self.get_cookie_name(app)
@@ -153,6 +155,9 @@ class SessionInterface:
                 limit = app.config.get("MAX_COOKIE_SIZE", 4093)
                 if limit and len(value) > limit:
                     logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
+                    return None
+                if not value.isascii():
+                    logger.debug("session cookie ignored: not ASCII")
                     return None
                 return value
         return None
