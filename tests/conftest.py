@@ -32,7 +32,8 @@ def make_testapp(secret_key: str) -> MakeTestApp:
 
     ``action(session)`` runs inside the wrapped app on every request; what it
     returns (if a str) becomes the body. ``settings`` are passed as keywords;
-    ``secret_key`` is set unless given (``None`` leaves it out). The
+    ``secret_key`` is set unless given (``None`` leaves it out) or a ``prefix``
+    is given (then every setting is the test's). The
     middleware is at ``testapp.app``.
     """
 
@@ -41,14 +42,16 @@ def make_testapp(secret_key: str) -> MakeTestApp:
         *,
         interface: t.Any = None,
         headers: list[tuple[str, str]] | None = None,
+        prefix: str = "",
         **settings: t.Any,
     ) -> TestApp:
-        settings.setdefault("secret_key", secret_key)
-        if settings["secret_key"] is None:
+        if not prefix:
+            settings.setdefault("secret_key", secret_key)
+        if settings.get("secret_key", "") is None:
             del settings["secret_key"]
 
         def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-            session = get_session(environ, settings.get("environ_key", "wsgi_sessions.session"))
+            session = get_session(environ, middleware.environ_key)
             result = action(session) if action is not None else None
             body = result.encode() if isinstance(result, str) else b"ok"
             start_response(
@@ -57,7 +60,8 @@ def make_testapp(secret_key: str) -> MakeTestApp:
             )
             return [body]
 
-        return TestApp(SessionMiddleware(app, settings, interface=interface))
+        middleware = SessionMiddleware(app, settings, interface=interface, prefix=prefix)
+        return TestApp(middleware)
 
     return make
 
