@@ -249,6 +249,8 @@ class _WatchedBody:
                 yield _UNAVAILABLE_BODY
                 return
             yield chunk
+        if self._failed():  # started, then ended without a chunk
+            yield _UNAVAILABLE_BODY
 
     def close(self) -> None:
         _close(self._body)
