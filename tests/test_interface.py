@@ -31,6 +31,8 @@ if t.TYPE_CHECKING:
 
 Parsed = tuple[str, str, dict[str, str]]
 
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 # Text that does not compress: itsdangerous zlib-compresses payloads when it helps.
 NOISE = secrets.token_urlsafe(20000)
 
@@ -459,6 +461,17 @@ def test_one_hook_changes_one_thing(make_testapp: t.Any, set_cookies: t.Any) -> 
     assert attributes == DEFAULT_ATTRIBUTES
 
 
+@pytest.mark.parametrize("digest", [hashlib.sha1, hashlib.sha256, hashlib.sha384, hashlib.sha512])
+def test_digest_method_is_configurable(make_testapp: t.Any, digest: t.Any) -> None:
+    class Digest(SecureCookieSessionInterface):
+        digest_method = staticmethod(digest)
+
+    for _ in range(20):  # signatures with various last characters
+        app = make_testapp(write_n, interface=Digest(), secret_key=secrets.token_hex(8))
+        cookie = get(app).headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        assert get(app, cookie).text == "2"
+
+
 def test_session_class_and_serializer_are_class_attributes(make_testapp: t.Any) -> None:
     class MySession(SecureCookieSession):
         pass
@@ -605,6 +618,11 @@ def bad_cookies(secret: str) -> dict[str, str]:
         f".{timestamp}.{signature}",
         "tampered-signature": f"session={payload}.{timestamp}.{signature[::-1]}",
         "tampered-timestamp": f"session={payload}.AAAAAA.{signature}",
+        # decoders skip these characters / ignore these bits: same signature bytes
+        "signature-padded-inside": f"session={payload}.{timestamp}.{signature[:4]}::"
+        f"{signature[4:]}",
+        "signature-padded-end": f"session={valid}==",
+        "signature-unused-bits": f"session={valid[:-1]}{BASE64[BASE64.index(valid[-1]) ^ 1]}",
         "truncated": f"session={valid[:-5]}",
         "truncated-to-payload": f"session={payload}",
         "other-secret": f"session={forge({'n': 1}, 'not-the-secret')}",
