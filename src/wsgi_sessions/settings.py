@@ -60,7 +60,10 @@ def to_timedelta(name: str, value: t.Any) -> timedelta:
         )
     if seconds <= 0:
         raise ValueError(f"setting {name!r} must be a positive duration, got {value!r}")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"setting {name!r} is too long a duration, got {value!r}") from None
 
 
 def _to_secret(name: str, value: t.Any) -> str | bytes | None:
@@ -134,7 +137,7 @@ def _to_path(name: str, value: t.Any) -> str | None:
 
 
 def _to_size(name: str, value: t.Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():  # isdigit() accepts "²"
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
