@@ -187,6 +187,8 @@ def test_write_sends_cookie_and_vary_once(make_testapp: t.Any, set_cookies: t.An
         ("cookie", "cookie"),
         ("Accept, Cookie", "Accept, Cookie"),
         ("*", "*"),
+        ("", "Cookie"),
+        (" ", "Cookie"),
     ],
 )
 @pytest.mark.parametrize("action", [read_n, write_n, clear])
@@ -196,6 +198,14 @@ def test_vary_is_merged_into_the_existing_header(
     app = make_testapp(action, headers=[("Vary", existing)])
     response = get(app, cookie_from())
     assert vary(response) == [merged]
+
+
+@pytest.mark.parametrize("action", [read_n, write_n, clear])
+def test_vary_cookie_in_a_second_vary_header_is_not_repeated(
+    make_testapp: t.Any, cookie_from: t.Any, action: t.Any
+) -> None:
+    app = make_testapp(action, headers=[("Vary", "Accept"), ("Vary", "Cookie")])
+    assert vary(get(app, cookie_from())) == ["Accept", "Cookie"]
 
 
 def test_emptied_session_deletes_the_cookie(

@@ -152,9 +152,10 @@ def test_durations(value: t.Any, seconds: float) -> None:
 
 
 BAD_DURATIONS = ["", "abc", "12x", "1.5h", "-5", "12 h 3", "h", "0", "0d", 0, -1, 1.5, True, None]
+TOO_LONG = ["999999999999d", "99999999999999999999", 10**20]
 
 
-@pytest.mark.parametrize("value", [*BAD_DURATIONS, timedelta(0)])
+@pytest.mark.parametrize("value", [*BAD_DURATIONS, *TOO_LONG, timedelta(0)])
 def test_bad_durations(value: t.Any) -> None:
     with pytest.raises(ValueError, match="permanent_lifetime"):
         parse_settings({"permanent_lifetime": value})
@@ -233,6 +234,7 @@ BAD_VALUES: dict[str, tuple[str, t.Any, type[Exception]]] = {
     "max_cookie_size-word": ("max_cookie_size", "4kb", ValueError),
     "max_cookie_size-bool": ("max_cookie_size", True, ValueError),
     "max_cookie_size-float": ("max_cookie_size", 4093.0, ValueError),
+    "max_cookie_size-superscript": ("max_cookie_size", "²", ValueError),
     "environ_key-empty": ("environ_key", "", ValueError),
     "environ_key-int": ("environ_key", 1, ValueError),
     "fallbacks-int": ("secret_key_fallbacks", 1, TypeError),
