@@ -20,6 +20,7 @@ from wsgi_sessions import (
     NullSession,
     SecureCookieSession,
     SecureCookieSessionInterface,
+    SessionInterface,
     SessionMiddleware,
     get_session,
 )
@@ -170,6 +171,22 @@ def test_rotated_keys_interoperate() -> None:
 def test_different_secret_is_not_accepted() -> None:
     value = cookie_value(flask_app().test_client().get("/set").headers["Set-Cookie"])
     assert ours(secret_key="other").get("/", headers={"Cookie": f"session={value}"}).text == "[]"
+
+
+def test_our_interface_has_every_hook_of_flasks() -> None:
+    from flask.sessions import SecureCookieSessionInterface as FlaskInterface
+    from flask.sessions import SessionInterface as FlaskSessionInterface
+
+    for flask_class, our_class in [
+        (FlaskSessionInterface, SessionInterface),
+        (FlaskInterface, SecureCookieSessionInterface),
+    ]:
+        hooks = {name for name in vars(flask_class) if not name.startswith("_")}
+        hooks |= {name for name in dir(flask_class) if not name.startswith("_")}
+        missing = {name for name in hooks if not hasattr(our_class, name)}
+        assert missing == set()
+    assert SecureCookieSessionInterface.salt == FlaskInterface.salt
+    assert SecureCookieSessionInterface.key_derivation == FlaskInterface.key_derivation
 
 
 # -- our interface inside Flask ---------------------------------------------------------------

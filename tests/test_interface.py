@@ -500,6 +500,58 @@ def test_session_class_and_serializer_are_class_attributes(make_testapp: t.Any) 
     assert seen == [MySession]
 
 
+def test_sha1_is_looked_up_when_used_not_at_import(
+    make_testapp: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIPS build may refuse SHA-1: importing must work and another digest
+    must be configurable."""
+
+    def refused(*args: t.Any, **kwargs: t.Any) -> t.NoReturn:
+        raise ValueError("SHA-1 is disabled (FIPS)")
+
+    monkeypatch.setattr(hashlib, "sha1", refused)
+
+    class Sha256(SecureCookieSessionInterface):
+        digest_method = staticmethod(hashlib.sha256)
+
+    app = make_testapp(write_n, interface=Sha256(), secret_key="fips-test-key")
+    cookie = get(app).headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    assert get(app, cookie).text == "2"
+    # the default interface reaches for SHA-1 only now, when it signs
+    with pytest.raises(ValueError, match="FIPS"):
+        get(make_testapp(write_n, secret_key="fips-test-key-2"))
+
+
+def test_a_session_class_of_ones_own(make_testapp: t.Any, set_cookies: t.Any) -> None:
+    """An interface may use any SessionMixin; saving then treats it as a mapping."""
+
+    class PlainSession(dict, SessionMixin):  # type: ignore[type-arg]
+        pass
+
+    class Plain(SecureCookieSessionInterface):
+        session_class = PlainSession  # type: ignore[assignment]
+
+    app = make_testapp(write_n, interface=Plain())
+    ((_, cookie, _),) = set_cookies(get(app))
+    assert get(app, cookie).text == "2"
+    ((_, value, _),) = set_cookies(get(make_testapp(clear, interface=Plain()), cookie))
+    assert value == ""
+
+
+def test_secret_key_removed_while_the_app_runs(make_testapp: t.Any) -> None:
+    middleware: list[t.Any] = []
+
+    def write_then_lose_the_key(session: SessionMixin) -> None:
+        session["n"] = 1
+        middleware[0].config["SECRET_KEY"] = None
+
+    app = make_testapp(write_then_lose_the_key)
+    middleware.append(app.app)
+    response = get(app)
+    assert response.status_int == 200
+    assert "Set-Cookie" not in response.headers
+
+
 # -- key rotation -----------------------------------------------------------------------
 
 

@@ -411,6 +411,17 @@ def test_store_failure_while_the_app_runs() -> None:
     assert "store" in response.text
 
 
+def test_store_failure_after_the_response_started_propagates() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        raise SessionStoreError("too late for a 503")
+
+    recorder = Recorder()
+    with pytest.raises(SessionStoreError):
+        SessionMiddleware(app, SECRET)(environ(), recorder)
+    assert [status for status, _, _ in recorder.calls] == ["200 OK"]
+
+
 # -- the light request and response -----------------------------------------------------------
 
 
