@@ -1,14 +1,17 @@
-"""Whatever a client puts in its Cookie header: a 200 and an empty session."""
+"""Properties: whatever a client puts in its Cookie header, a 200 and an empty
+session; whatever a session holds, tagged JSON gives it back, as Flask does."""
 
 from __future__ import annotations
 
 import typing as t
+from datetime import datetime, timezone
 
+from flask.json.tag import TaggedJSONSerializer as FlaskTaggedJSONSerializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webtest import TestApp
 
-from wsgi_sessions import SessionMiddleware, get_session
+from wsgi_sessions import SessionMiddleware, TaggedJSONSerializer, get_session
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -100,3 +103,41 @@ def test_an_altered_valid_cookie_is_never_accepted(position: int, cut: int, inse
     if altered.split(";")[0].strip() == VALID:
         return  # whitespace around a value, or a ';' starting another cookie
     assert response.text == "{}", f"accepted {altered!r}"
+
+
+# -- tagged JSON -------------------------------------------------------------------------------
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+    st.binary(max_size=64),
+    st.uuids(),
+    st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.just(timezone.utc),
+    ).map(lambda d: d.replace(microsecond=0)),
+)
+tag_like_keys = st.sampled_from([" t", " b", " u", " d", " m", " di", " t__", " di__", " x"])
+session_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=4).map(tuple),
+        st.dictionaries(st.one_of(st.text(max_size=8), tag_like_keys), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), session_values, max_size=5))
+def test_tagged_json_round_trips_and_matches_flask(session: dict[str, t.Any]) -> None:
+    ours, flasks = TaggedJSONSerializer(), FlaskTaggedJSONSerializer()
+    text = ours.dumps(session)
+    assert ours.loads(text) == session
+    assert flasks.loads(text) == session
+    assert ours.loads(flasks.dumps(session)) == session
