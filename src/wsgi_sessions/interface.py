@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import typing as t
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
@@ -33,6 +34,12 @@ __all__ = ["SecureCookieSessionInterface", "SessionApp", "SessionInterface", "Se
 
 logger = logging.getLogger("wsgi_sessions")
 
+# The signature of a token we issue: URL-safe base64 without padding. Its last
+# character has low bits that decoders ignore (4 of them when len % 4 == 2, 2
+# when len % 4 == 3); we always write them as zero.
+_SIGNATURE = re.compile(r"[-\w]+", re.ASCII)
+_BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_CANONICAL_LAST = {0: _BASE64_ALPHABET, 2: _BASE64_ALPHABET[::16], 3: _BASE64_ALPHABET[::4]}
 _DELETED_EXPIRES = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
 
 
@@ -140,7 +147,9 @@ class SessionInterface:
         requests carry no session cookie, and the full parse would cost more
         than everything else the middleware does. The first cookie of the name
         wins, as with werkzeug (browsers send the most specific path first).
-        A value over ``MAX_COOKIE_SIZE`` is ignored unread: we never issue one.
+        A value over ``MAX_COOKIE_SIZE``, or one that is not ASCII, is ignored
+        unread: we never issue one (and itsdangerous would silently drop
+        non-ASCII characters from a signature, accepting an altered cookie).
         """
         raw: str | None = request.environ.get("HTTP_COOKIE")
         name = self.get_cookie_name(app)
@@ -153,6 +162,9 @@ class SessionInterface:
                 limit = app.config.get("MAX_COOKIE_SIZE", 4093)
                 if limit and len(value) > limit:
                     logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
+                    return None
+                if not value.isascii():
+                    logger.debug("session cookie ignored: not ASCII")
                     return None
                 return value
         return None
@@ -329,6 +341,9 @@ class SecureCookieSessionInterface(SessionInterface):
         value = self.get_session_cookie(app, request)
         if not value:
             return self.session_class()
+        if not _is_canonical_signature(value):
+            logger.debug("session cookie rejected: signature not in canonical base64")
+            return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
             data = signing_serializer.loads(value, max_age=max_age)
@@ -361,6 +376,20 @@ class SecureCookieSessionInterface(SessionInterface):
         value = signing_serializer.dumps(data)
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         response.vary.add("Cookie")
+
+
+def _is_canonical_signature(value: str) -> bool:
+    """Whether the token's signature is spelled exactly as itsdangerous writes it.
+
+    itsdangerous decodes a signature leniently (it skips characters outside the
+    base64 alphabet and ignores the unused bits of the last one), so "sig",
+    "s::ig" and "sif" could all verify: a cookie altered by a client would be
+    accepted as the one we issued. Checking the spelling costs far less than
+    the HMAC it precedes.
+    """
+    start = value.rfind(".") + 1
+    last = _CANONICAL_LAST.get((len(value) - start) % 4)
+    return last is not None and value[-1] in last and _SIGNATURE.fullmatch(value, start) is not None
 
 
 def _is_empty(session: SessionMixin) -> bool:

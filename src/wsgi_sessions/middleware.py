@@ -172,14 +172,21 @@ class _Vary:
 
     def add(self, value: str) -> None:
         headers = self._headers
+        lowered = value.lower()
+        first = -1
+        # An app may send several Vary headers: the value may sit in any of them.
         for index, (name, current) in enumerate(headers):
             if name.lower() == "vary":
-                values = [item.strip() for item in current.split(",")]
-                if value.lower() in (item.lower() for item in values) or "*" in values:
+                values = [item.strip().lower() for item in current.split(",")]
+                if lowered in values or "*" in values:
                     return
-                headers[index] = (name, f"{current}, {value}")
-                return
-        headers.append(("Vary", value))
+                if first < 0:
+                    first = index
+        if first < 0:
+            headers.append(("Vary", value))
+            return
+        name, current = headers[first]
+        headers[first] = (name, f"{current}, {value}" if current.strip() else value)
 
 
 class _HeaderList:
@@ -249,6 +256,8 @@ class _WatchedBody:
                 yield _UNAVAILABLE_BODY
                 return
             yield chunk
+        if self._failed():  # started, then ended without a chunk
+            yield _UNAVAILABLE_BODY
 
     def close(self) -> None:
         _close(self._body)

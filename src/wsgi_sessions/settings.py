@@ -25,7 +25,8 @@ _DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # RFC 6265 cookie-name: an RFC 7230 token.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# A host name or IP address, optionally with a leading dot (old-style domain cookies).
+_COOKIE_DOMAIN = re.compile(r"\.?[0-9A-Za-z_-]+(?:\.[0-9A-Za-z_-]+)*")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 
@@ -59,7 +60,10 @@ def to_timedelta(name: str, value: t.Any) -> timedelta:
         )
     if seconds <= 0:
         raise ValueError(f"setting {name!r} must be a positive duration, got {value!r}")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"setting {name!r} is too long a duration, got {value!r}") from None
 
 
 def _to_secret(name: str, value: t.Any) -> str | bytes | None:
@@ -106,9 +110,14 @@ def _to_cookie_name(name: str, value: t.Any) -> str:
 
 
 def _to_domain(name: str, value: t.Any) -> str | None:
+    # Written into the Set-Cookie header as is: a ';' or a line break would add
+    # attributes or headers, and a port makes browsers drop the cookie.
     domain = _to_optional_str(name, value)
-    if domain is not None and not _DOMAIN.fullmatch(domain):
-        raise ValueError(f"setting {name!r} must be a host name like 'example.com', got {value!r}")
+    if domain is not None and not _COOKIE_DOMAIN.fullmatch(domain):
+        raise ValueError(
+            f"setting {name!r} must be a host name such as 'example.com' (no port, "
+            f"scheme, path or spaces), got {value!r}"
+        )
     return domain
 
 
@@ -128,7 +137,7 @@ def _to_path(name: str, value: t.Any) -> str | None:
 
 
 def _to_size(name: str, value: t.Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():  # isdigit() accepts "²"
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value

@@ -1,0 +1,460 @@
+"""The WSGI plumbing: session in the environ, exact pass-through, threads."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import typing as t
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+
+import pytest
+from webtest import TestApp
+from werkzeug.test import EnvironBuilder
+
+from wsgi_sessions import (
+    NullSession,
+    SecureCookieSession,
+    SecureCookieSessionInterface,
+    SessionMiddleware,
+    SessionStoreError,
+    get_session,
+)
+from wsgi_sessions.middleware import HeaderResponse, LazyRequest
+from wsgi_sessions.sessions import SessionMixin
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+SECRET = {"secret_key": "middleware-test-secret"}
+
+
+class Recorder:
+    """A start_response that records what it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[tuple[str, str]], t.Any]] = []
+        self.written: list[bytes] = []
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+    ) -> t.Callable[[bytes], object]:
+        self.calls.append((status, headers, exc_info))
+        return self.written.append
+
+
+def environ(cookie: str | None = None, path: str = "/") -> WSGIEnvironment:
+    headers = {"Cookie": cookie} if cookie else {}
+    return EnvironBuilder(path, headers=headers).get_environ()
+
+
+class Body:
+    """A body iterable that notes whether the server closed it."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# -- the session in the environ ----------------------------------------------------------
+
+
+def test_get_session_returns_the_requests_session() -> None:
+    seen: list[SessionMixin] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        session = get_session(environ)
+        assert session is environ["wsgi_sessions.session"]
+        seen.append(session)
+        start_response("200 OK", [])
+        return [b""]
+
+    TestApp(SessionMiddleware(app, SECRET)).get("/")
+    TestApp(SessionMiddleware(app, SECRET)).get("/")
+    assert [type(session) for session in seen] == [SecureCookieSession] * 2
+    assert seen[0] is not seen[1]
+
+
+def test_get_session_without_middleware_is_a_clear_runtime_error() -> None:
+    with pytest.raises(RuntimeError, match="SessionMiddleware") as info:
+        get_session({})
+    assert "wsgi_sessions.session" in str(info.value)
+    with pytest.raises(RuntimeError, match="'mine'"):
+        get_session({"wsgi_sessions.session": SecureCookieSession()}, "mine")
+
+
+def test_environ_key_setting() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ, "my.session")["n"] = 1
+        assert "wsgi_sessions.session" not in environ
+        start_response("200 OK", [])
+        return [b""]
+
+    response = TestApp(SessionMiddleware(app, {**SECRET, "environ_key": "my.session"})).get("/")
+    assert "session=" in response.headers["Set-Cookie"]
+
+
+def test_no_secret_key_gives_a_null_session_and_no_headers() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        session = get_session(environ)
+        assert isinstance(session, NullSession)
+        assert session.get("user") is None
+        if environ["PATH_INFO"] == "/write":
+            session["user"] = "ada"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"read"]
+
+    client = TestApp(SessionMiddleware(app))
+    response = client.get("/")
+    assert response.text == "read"
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+    with pytest.raises(RuntimeError, match="no secret key"):
+        client.get("/write")
+
+
+def test_middleware_plays_flasks_app() -> None:
+    middleware = SessionMiddleware(lambda e, s: [], {**SECRET, "permanent_lifetime": "2h"})
+    assert middleware.secret_key == "middleware-test-secret"
+    assert middleware.permanent_session_lifetime == timedelta(hours=2)
+    middleware.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=5)
+    assert middleware.permanent_session_lifetime == timedelta(minutes=5)
+    middleware.config["SECRET_KEY"] = "other"
+    assert middleware.secret_key == "other"
+
+
+def test_prefix_reads_an_ini_section() -> None:
+    settings = {"session.secret_key": "k", "session.cookie_name": "sid", "debug": "true"}
+    middleware = SessionMiddleware(lambda e, s: [], settings, prefix="session.")
+    assert middleware.config["SESSION_COOKIE_NAME"] == "sid"
+    assert middleware.secret_key == "k"
+
+
+def test_misconfiguration_fails_at_start_up() -> None:
+    with pytest.raises(ValueError, match="cookie_nmae"):
+        SessionMiddleware(lambda e, s: [], {"cookie_nmae": "x"})
+    with pytest.raises(TypeError, match="WSGI callable"):
+        SessionMiddleware(None, SECRET)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="SessionInterface"):
+        SessionMiddleware(lambda e, s: [], SECRET, interface=object())  # type: ignore[arg-type]
+
+
+def test_interface_argument_is_used() -> None:
+    class Renamed(SecureCookieSessionInterface):
+        def get_cookie_name(self, app: t.Any) -> str:
+            return "renamed"
+
+    interface = Renamed()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(app, SECRET, interface=interface)
+    assert middleware.session_interface is interface
+    assert TestApp(middleware).get("/").headers["Set-Cookie"].startswith("renamed=")
+
+
+def test_default_interface_is_the_signed_cookie() -> None:
+    middleware = SessionMiddleware(lambda e, s: [], SECRET)
+    assert type(middleware.session_interface) is SecureCookieSessionInterface
+
+
+# -- pass-through --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("touch", [False, True])
+@pytest.mark.parametrize("status", ["200 OK", "201 Created", "404 Not Found", "302 Found"])
+def test_status_headers_and_body_pass_through(status: str, touch: bool) -> None:
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("X-Custom", "1"),
+        ("Set-Cookie", "other=1; Path=/"),
+        ("X-Custom", "2"),
+    ]
+    body = Body([b"hello ", b"world"])
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if touch:
+            get_session(environ)["n"] = 1
+        start_response(status, list(headers))
+        return body
+
+    recorder = Recorder()
+    result = SessionMiddleware(app, SECRET)(environ(), recorder)
+    assert result is body  # the app's iterable itself, not a copy
+    ((sent_status, sent_headers, exc_info),) = recorder.calls
+    assert sent_status == status
+    assert exc_info is None
+    if touch:
+        assert sent_headers[: len(headers)] == headers
+        added = sent_headers[len(headers) :]
+        assert [name for name, _ in added] == ["Vary", "Set-Cookie"]
+    else:
+        assert sent_headers == headers
+
+
+def test_body_close_is_called() -> None:
+    body = Body([b"x"])
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    assert TestApp(SessionMiddleware(app, SECRET)).get("/").text == "x"
+    assert body.closed
+
+
+def test_generator_app_starting_lazily_is_saved_and_closed() -> None:
+    closed: list[bool] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        try:
+            get_session(environ)["n"] = 1
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            yield b"chunk1"
+            yield b"chunk2"
+        finally:
+            closed.append(True)
+
+    response = TestApp(SessionMiddleware(app, SECRET)).get("/")
+    assert response.text == "chunk1chunk2"
+    assert "session=" in response.headers["Set-Cookie"]
+    assert closed == [True]
+
+
+def test_exc_info_is_passed_on() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        return [b"error page"]
+
+    recorder = Recorder()
+    body = SessionMiddleware(app, SECRET)(environ(), recorder)
+    assert list(body) == [b"error page"]
+    first, second = recorder.calls
+    assert first[2] is None
+    assert second[0] == "500 Internal Server Error"
+    exc_info = second[2]
+    assert exc_info[0] is ValueError
+    assert str(exc_info[1]) == "boom"
+
+
+def test_write_callable_works() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written ")
+        return [b"returned"]
+
+    response = TestApp(SessionMiddleware(app, SECRET)).get("/")
+    assert response.text == "written returned"
+    assert "session=" in response.headers["Set-Cookie"]
+
+    recorder = Recorder()
+    body = SessionMiddleware(app, SECRET)(environ(), recorder)
+    assert recorder.written == [b"written "]
+    assert list(body) == [b"returned"]
+
+
+def test_app_exception_propagates() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        raise KeyError("from the app")
+
+    recorder = Recorder()
+    with pytest.raises(KeyError, match="from the app"):
+        SessionMiddleware(app, SECRET)(environ(), recorder)
+    assert recorder.calls == []
+
+
+def test_changes_after_start_response_are_not_saved() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        session = get_session(environ)
+        if environ["PATH_INFO"] == "/set":
+            session["before"] = 1
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            session["after"] = 2  # too late: the headers are on their way
+            yield b"streaming"
+            session["during"] = 3
+        else:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            yield repr(sorted(session.items())).encode()
+
+    client = TestApp(SessionMiddleware(app, SECRET))
+    client.get("/set")
+    assert client.get("/").text == "[('before', 1)]"
+
+
+def test_middleware_keeps_no_per_request_state() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = environ["PATH_INFO"]
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(app, SECRET)
+    before = dict(vars(middleware))
+    client = TestApp(middleware)
+    client.get("/a")
+    client.get("/b")
+    assert vars(middleware) == before
+    assert all(vars(middleware)[key] is value for key, value in before.items())
+
+
+# -- threads ---------------------------------------------------------------------------------
+
+
+def test_many_threads_many_sessions_no_cross_talk() -> None:
+    """Each user increments their own counter and sees only their own data,
+    while every thread runs through one middleware at the same time."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        session = get_session(environ)
+        user = environ["PATH_INFO"].strip("/")
+        if "user" not in session:
+            session["user"] = user
+            session["count"] = 0
+            session["history"] = []
+        session["count"] += 1
+        session["history"].append(session["count"])  # a nested change, detected per request
+        body = f"{session['user']} {session['count']} {len(session['history'])}"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body.encode()]
+
+    middleware = SessionMiddleware(app, SECRET)
+    threads_count, requests_count = 16, 40
+    barrier = threading.Barrier(threads_count)
+    errors: list[str] = []
+
+    def user(index: int) -> None:
+        client = TestApp(middleware)  # a browser of its own: its own cookie jar
+        name = f"user{index}"
+        barrier.wait()
+        for expected in range(1, requests_count + 1):
+            text = client.get(f"/{name}").text
+            if text != f"{name} {expected} {expected}":
+                errors.append(f"{name} request {expected} saw {text!r}")
+
+    threads = [threading.Thread(target=user, args=(index,)) for index in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+# -- store failures become a 503 ---------------------------------------------------------------
+
+
+class FailingInterface(SecureCookieSessionInterface):
+    def __init__(self, when: str) -> None:
+        self.when = when
+
+    def open_session(self, app: t.Any, request: t.Any) -> t.Any:
+        if self.when == "open":
+            raise SessionStoreError("store down")
+        return super().open_session(app, request)
+
+    def save_session(self, app: t.Any, session: t.Any, response: t.Any) -> None:
+        if self.when == "save":
+            raise SessionStoreError("store down")
+        super().save_session(app, session, response)
+
+
+@pytest.mark.parametrize("when", ["open", "save"])
+def test_store_failure_is_a_503_before_any_header(when: str) -> None:
+    body = Body([b"the app's page"])
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return body
+
+    middleware = SessionMiddleware(app, SECRET, interface=FailingInterface(when))
+    response = TestApp(middleware).get("/", status=503)
+    assert "store" in response.text
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["Retry-After"]
+    assert body.closed is (when == "save")
+
+
+@pytest.mark.parametrize("chunks", [[b"page"], [b"a", b"b"], []])
+def test_store_failure_with_a_lazily_starting_app(chunks: list[bytes]) -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        get_session(environ)["n"] = 1
+        start_response("200 OK", [("Content-Type", "text/html")])
+        yield from chunks
+
+    middleware = SessionMiddleware(app, SECRET, interface=FailingInterface("save"))
+    response = TestApp(middleware).get("/", status=503)
+    assert "store" in response.text
+    assert len(response.body) == int(response.headers["Content-Length"])
+
+
+def test_store_failure_while_the_app_runs() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise SessionStoreError("lazy load failed")
+
+    response = TestApp(SessionMiddleware(app, SECRET)).get("/", status=503)
+    assert "store" in response.text
+
+
+def test_store_failure_after_the_response_started_propagates() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        raise SessionStoreError("too late for a 503")
+
+    recorder = Recorder()
+    with pytest.raises(SessionStoreError):
+        SessionMiddleware(app, SECRET)(environ(), recorder)
+    assert [status for status, _, _ in recorder.calls] == ["200 OK"]
+
+
+# -- the light request and response -----------------------------------------------------------
+
+
+def test_lazy_request_parses_on_first_use() -> None:
+    env = environ(cookie="a=1; b=2", path="/some/path")
+    env["QUERY_STRING"] = "x=1"
+    request = LazyRequest(env)
+    assert request.environ is env
+    assert "_lazy_init" not in vars(request)
+    assert request.path == "/some/path"
+    assert request.args["x"] == "1"
+    assert request.cookies["b"] == "2"
+    assert request.method == "GET"
+    with pytest.raises(AttributeError):
+        request.__no_such_dunder__
+
+
+def test_header_response_writes_into_the_header_list() -> None:
+    headers = [("Content-Type", "text/plain"), ("vary", "Accept")]
+    response = HeaderResponse(headers)
+    response.vary.add("Cookie")
+    response.vary.add("cookie")
+    response.headers.add("X-A", "1")
+    response.set_cookie("c", "v", path="/")
+    response.delete_cookie("d", path="/", max_age=5)
+    assert headers[1] == ("vary", "Accept, Cookie")
+    assert response.headers.get("x-a") == "1"
+    assert response.headers.get("missing", "dflt") == "dflt"
+    cookies = response.headers.getlist("set-cookie")
+    assert cookies[0] == "c=v; Path=/"
+    assert cookies[1].startswith("d=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
+    assert len(headers) == 5
+
+    fresh: list[tuple[str, str]] = []
+    HeaderResponse(fresh).vary.add("Cookie")
+    assert fresh == [("Vary", "Cookie")]

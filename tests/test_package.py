@@ -1,0 +1,62 @@
+"""The package as users see it: its public names, its errors, what importing costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+
+import wsgi_sessions
+from wsgi_sessions import SessionCookieTooLarge, SessionError, SessionStoreError
+
+# The names issue #2 and DESIGN.md promise; more may be public.
+PROMISED = {
+    "SessionMixin",
+    "SecureCookieSession",
+    "NullSession",
+    "SessionInterface",
+    "SecureCookieSessionInterface",
+    "TaggedJSONSerializer",
+    "SessionMiddleware",
+    "get_session",
+    "parse_settings",
+}
+
+
+def test_public_names() -> None:
+    assert set(wsgi_sessions.__all__) >= PROMISED
+    for name in wsgi_sessions.__all__:
+        assert getattr(wsgi_sessions, name).__module__.startswith("wsgi_sessions.")
+    assert wsgi_sessions.__version__
+
+
+def test_typed_package() -> None:
+    assert resources.files("wsgi_sessions").joinpath("py.typed").is_file()
+
+
+def test_import_pulls_in_no_framework_or_optional_dependency() -> None:
+    code = "import sys, wsgi_sessions\nprint(' '.join(sorted(sys.modules)))\n"
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    top_level = {name.split(".")[0] for name in output}
+    forbidden = {"flask", "redis", "webob", "webtest", "pyramid", "bottle", "falcon", "beaker"}
+    assert not top_level & forbidden
+    own = {name for name in output if name.startswith("wsgi_sessions.")}
+    assert not {name for name in own if name.split(".")[1] in {"integrations", "cli", "stores"}}
+
+
+def test_errors_share_a_base() -> None:
+    assert issubclass(SessionCookieTooLarge, SessionError)
+    assert issubclass(SessionStoreError, SessionError)
+    assert issubclass(SessionError, Exception)
+
+
+def test_too_large_message_says_what_to_do() -> None:
+    error = SessionCookieTooLarge(5000, 4093)
+    assert (error.size, error.limit) == (5000, 4093)
+    message = str(error)
+    assert "5000" in message
+    assert "4093" in message
+    assert "max_cookie_size" in message
+    assert "server-side store" in message

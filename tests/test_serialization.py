@@ -1,0 +1,173 @@
+"""Tagged JSON: round trips, refusals that name the place, and Flask's wire format."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
+from enum import IntEnum
+from uuid import UUID
+
+import pytest
+from flask.json.tag import TaggedJSONSerializer as FlaskTaggedJSONSerializer
+from markupsafe import Markup
+
+from wsgi_sessions import TaggedJSONSerializer
+from wsgi_sessions.serialization import JSONTag
+
+UTC_SECOND = datetime(2024, 2, 29, 23, 59, 58, tzinfo=timezone.utc)
+
+VALUES: dict[str, t.Any] = {
+    "str": "héllo ☃",
+    "int": 42,
+    "float": 1.5,
+    "bool": True,
+    "none": None,
+    "list": [1, "a", None],
+    "empty-dict": {},
+    "tuple": (1, "a"),
+    "empty-tuple": (),
+    "bytes": b"\x00\xffbinary",
+    "empty-bytes": b"",
+    "uuid": UUID("12345678-1234-5678-1234-567812345678"),
+    "datetime": UTC_SECOND,
+    "markup": Markup("<b>bold</b> &amp;"),
+    "dict-one-tag-key": {" t": [1, 2]},
+    "dict-one-tag-key-suffixed": {" t__": "x"},
+    "dict-di-key": {" di": {" u": "not a uuid"}},
+    "dict-two-tag-keys": {" t": 1, " b": 2},
+    "dict-non-tag-space-key": {" x": 1},
+    "nested": {
+        "cart": [(1, b"a"), {"when": UTC_SECOND}],
+        "ids": (UUID(int=1), UUID(int=2)),
+        "deep": {"a": {"b": {"c": [[(" t",)]]}}},
+    },
+}
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+def test_round_trip(value: t.Any) -> None:
+    serializer = TaggedJSONSerializer()
+    session = {"value": value}
+    text = serializer.dumps(session)
+    json.loads(text)  # plain JSON on the wire
+    back = serializer.loads(text)
+    assert back == session
+    assert type(back["value"]) is type(value)
+
+
+def test_round_trip_keeps_nested_types() -> None:
+    serializer = TaggedJSONSerializer()
+    back = serializer.loads(serializer.dumps(VALUES["nested"]))
+    assert type(back["cart"][0]) is tuple
+    assert type(back["cart"][0][1]) is bytes
+    assert type(back["ids"][1]) is UUID
+    assert type(back["deep"]["a"]["b"]["c"][0][0]) is tuple
+
+
+def test_datetime_comes_back_in_utc_whole_seconds() -> None:
+    serializer = TaggedJSONSerializer()
+    local = datetime(2024, 1, 1, 12, 0, 0, 999, tzinfo=timezone(timedelta(hours=2)))
+    back = serializer.loads(serializer.dumps({"d": local}))["d"]
+    assert back == datetime(2024, 1, 1, 10, 0, 0, tzinfo=timezone.utc)
+    assert back.utcoffset() == timedelta(0)
+
+
+def test_markup_round_trip_keeps_it_safe() -> None:
+    serializer = TaggedJSONSerializer()
+    back = serializer.loads(serializer.dumps({"m": Markup("<i>x</i>")}))["m"]
+    assert isinstance(back, Markup)
+    assert Markup.escape(back) == "<i>x</i>"
+
+
+def test_anything_with_html_is_stored_as_markup() -> None:
+    class Html:
+        def __html__(self) -> str:
+            return "<p>hi</p>"
+
+    serializer = TaggedJSONSerializer()
+    assert serializer.loads(serializer.dumps({"h": Html()})) == {"h": Markup("<p>hi</p>")}
+
+
+def test_output_is_compact() -> None:
+    assert TaggedJSONSerializer().dumps({"a": [1, 2], "b": (3,)}) == '{"a":[1,2],"b":{" t":[3]}}'
+
+
+class Color(IntEnum):
+    RED = 1
+
+
+UNSTORABLE: dict[str, tuple[t.Any, str, str]] = {
+    "set": ({"tags": {1, 2}}, "session['tags']", "set"),
+    "frozenset": ({"tags": frozenset()}, "session['tags']", "frozenset"),
+    "object": ({"user": object()}, "session['user']", "object"),
+    "int-enum": ({"color": Color.RED}, "session['color']", "Color"),
+    "in-list": ({"cart": [1, 2, {3}]}, "session['cart'][2]", "set"),
+    "in-tuple": ({"pair": (1, object())}, "session['pair'][1]", "object"),
+    "deep": ({"a": {"b": [{"c": {4}}]}}, "session['a']['b'][0]['c']", "set"),
+    "in-tag-like-dict": ({"x": {" t": {1}}}, "session['x'][' t']", "set"),
+    "int-key": ({"a": {1: "x"}}, "session['a']", "dict key 1"),
+    "top-level-int-key": ({1: "x"}, "session ", "dict key 1"),
+    "tuple-key": ({"a": {(1, 2): "x"}}, "session['a']", "dict key (1, 2)"),
+    "dict-subclass": ({"a": {"b": OrderedDict(c=1)}}, "session['a']['b']", "OrderedDict"),
+}
+
+
+@pytest.mark.parametrize(("value", "place", "reason"), UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_unstorable_value_is_a_type_error_naming_the_key_path(
+    value: t.Any, place: str, reason: str
+) -> None:
+    with pytest.raises(TypeError) as info:
+        TaggedJSONSerializer().dumps(value)
+    message = str(info.value)
+    assert place in message
+    assert reason in message
+
+
+def test_register_a_custom_tag() -> None:
+    class TagComplex(JSONTag):
+        key = " c"
+
+        def check(self, value: t.Any) -> bool:
+            return isinstance(value, complex)
+
+        def to_json(self, value: t.Any) -> t.Any:
+            return [value.real, value.imag]
+
+        def to_python(self, value: t.Any) -> t.Any:
+            return complex(*value)
+
+    serializer = TaggedJSONSerializer()
+    serializer.register(TagComplex)
+    assert serializer.loads(serializer.dumps({"z": 1 + 2j})) == {"z": 1 + 2j}
+    with pytest.raises(KeyError):
+        serializer.register(TagComplex)
+    serializer.register(TagComplex, force=True, index=0)
+    assert serializer.order[0].key == " c"
+    assert [tag.key for tag in serializer.order].count(" c") == 1
+    # another serializer is not affected
+    with pytest.raises(TypeError, match="complex"):
+        TaggedJSONSerializer().dumps({"z": 1j})
+
+
+# -- wire compatibility with Flask -------------------------------------------------
+
+WIRE_VALUES = {key: value for key, value in VALUES.items() if key != "empty-dict"}
+
+
+@pytest.mark.parametrize("value", WIRE_VALUES.values(), ids=WIRE_VALUES.keys())
+def test_flask_reads_ours(value: t.Any) -> None:
+    session = {"value": value}
+    assert FlaskTaggedJSONSerializer().loads(TaggedJSONSerializer().dumps(session)) == session
+
+
+@pytest.mark.parametrize("value", WIRE_VALUES.values(), ids=WIRE_VALUES.keys())
+def test_we_read_flasks(value: t.Any) -> None:
+    session = {"value": value}
+    assert TaggedJSONSerializer().loads(FlaskTaggedJSONSerializer().dumps(session)) == session
+
+
+def test_same_bytes_as_flask() -> None:
+    session = {"all": list(WIRE_VALUES.values()), "_permanent": True}
+    assert TaggedJSONSerializer().dumps(session) == FlaskTaggedJSONSerializer().dumps(session)
