@@ -20,7 +20,22 @@ from email.utils import formatdate
 from functools import lru_cache
 from urllib.parse import quote
 
-from itsdangerous import BadData, Signer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    BadSignature,
+    BadTimeSignature,
+    SignatureExpired,
+    Signer,
+    TimestampSigner,
+    URLSafeTimedSerializer,
+)
+from itsdangerous.encoding import (
+    base64_decode,
+    base64_encode,
+    bytes_to_int,
+    int_to_bytes,
+    want_bytes,
+)
 
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
@@ -242,21 +257,82 @@ def _lazy_sha1(string: bytes = b"") -> t.Any:
 
 
 class _DerivedKeySerializer(URLSafeTimedSerializer):
-    """An itsdangerous serializer whose signer is built once.
+    """An itsdangerous serializer whose signer is built once, with a short way
+    through it for the session cookie.
 
     Its keys are already derived (see :func:`_make_signing_serializer`), so the
-    signer is told to use them as they are; the output is byte for byte what
-    the plain serializer with the original keys and derivation writes.
+    signer is told to use them as they are. :meth:`loads` and :meth:`dumps`
+    then handle the token ``payload.timestamp.signature`` directly instead of
+    through itsdangerous's layers of signers and byte conversions, which cost
+    more than the HMAC itself. They use the signer's own pieces (separator,
+    clock, algorithm) and the serializer's payload coding, so a token is byte
+    for byte what the plain serializer with the original keys writes, and
+    what it refuses is refused here (``tests/test_fast_paths.py`` checks
+    both). Anything else (another salt, ``return_timestamp``) takes the
+    ordinary way.
     """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._signer = super().make_signer(self.salt)
+        signer = super().make_signer(self.salt)
+        assert isinstance(signer, TimestampSigner)  # the timed serializer's default
+        self._signer = signer
+        self._signing_key = signer.derive_key()
+        # Newest first: the order in which itsdangerous tries them.
+        self._verifying_keys = [signer.derive_key(key) for key in reversed(signer.secret_keys)]
 
     def make_signer(self, salt: str | bytes | None = None) -> Signer:
         if salt is None or salt == self.salt:
             return self._signer
         return super().make_signer(salt)
+
+    def dumps(self, obj: t.Any, salt: str | bytes | None = None) -> str:
+        if salt is not None and salt != self.salt:
+            return super().dumps(obj, salt)
+        signer = self._signer
+        sep = signer.sep
+        timestamp = base64_encode(int_to_bytes(signer.get_timestamp()))
+        value = self.dump_payload(obj) + sep + timestamp
+        signature = base64_encode(signer.algorithm.get_signature(self._signing_key, value))
+        token = value + sep + signature
+        return token.decode("utf-8") if self.is_text_serializer else token  # type: ignore[return-value]
+
+    def loads(  # type: ignore[override]  # as itsdangerous's own TimedSerializer.loads
+        self,
+        s: str | bytes,
+        max_age: int | None = None,
+        return_timestamp: bool = False,
+        salt: str | bytes | None = None,
+    ) -> t.Any:
+        if return_timestamp or (salt is not None and salt != self.salt) or self.fallback_signers:
+            return super().loads(s, max_age, return_timestamp, salt)
+        signer = self._signer
+        sep = signer.sep
+        value, found, signature = want_bytes(s).rpartition(sep)
+        if not found:
+            raise BadSignature(f"No {sep!r} found in value")
+        if not self._verify(value, signature):
+            raise BadTimeSignature(f"Signature {signature!r} does not match", payload=value)
+        payload, found, timestamp = value.rpartition(sep)
+        if not found:
+            raise BadTimeSignature("timestamp missing", payload=value)
+        try:
+            signed_at = bytes_to_int(base64_decode(timestamp))
+        except Exception as exc:
+            raise BadTimeSignature("Malformed timestamp", payload=payload) from exc
+        if max_age is not None:
+            age = signer.get_timestamp() - signed_at
+            if age > max_age or age < 0:
+                raise SignatureExpired(f"Signature age {age} outside 0..{max_age} seconds")
+        return self.load_payload(payload)
+
+    def _verify(self, value: bytes, signature: bytes) -> bool:
+        try:
+            expected = base64_decode(signature)
+        except Exception:
+            return False
+        verify = self._signer.algorithm.verify_signature
+        return any(verify(key, value, expected) for key in self._verifying_keys)
 
 
 @lru_cache(maxsize=32)
