@@ -349,6 +349,11 @@ def _make_signing_serializer(
     verify (one extra HMAC each); deriving here, once, removes that cost.
     ``secret_keys`` is oldest first, the current key last, as itsdangerous wants.
     """
+    if digest_method is _lazy_sha1:
+        # hashlib.sha1 itself, looked up now (on first use): hmac hands a
+        # hashlib constructor to OpenSSL in one call, but builds the HMAC out
+        # of two Python-level hash objects for any other callable.
+        digest_method = hashlib.sha1
     derived = [
         Signer(
             key, salt=salt, key_derivation=key_derivation, digest_method=digest_method
