@@ -424,12 +424,15 @@ class SecureCookieSessionInterface(SessionInterface):
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
     ) -> None:
-        if session.accessed:
+        # Vary is never duplicated, so once added it need not be added again.
+        varies = session.accessed
+        if varies:
             response.vary.add("Cookie")
         if _is_empty(session):
             if session.modified:
                 self.delete_session_cookie(app, response)
-                response.vary.add("Cookie")
+                if not varies:
+                    response.vary.add("Cookie")
             return
         if not self.should_set_cookie(app, session):
             return
@@ -439,7 +442,8 @@ class SecureCookieSessionInterface(SessionInterface):
         data = session.as_dict() if isinstance(session, SecureCookieSession) else dict(session)
         value = signing_serializer.dumps(data)
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
-        response.vary.add("Cookie")
+        if not varies:
+            response.vary.add("Cookie")
 
 
 def _is_empty(session: SessionMixin) -> bool:
