@@ -201,10 +201,13 @@ class TaggedJSONSerializer:
             for key in value:
                 if type(key) is not str:
                     raise TypeError(f"dict key {key!r} is not a str")
-            return {key: tag(item) for key, item in value.items()}
+            # Plain values are most of a session: skip the call for them.
+            plain = _PLAIN_TYPES
+            return {key: item if type(item) in plain else tag(item) for key, item in value.items()}
         if value_type is list:
             tag = self.tag
-            return [tag(item) for item in value]
+            plain = _PLAIN_TYPES
+            return [item if type(item) in plain else tag(item) for item in value]
         for json_tag in self.order:
             if json_tag.check(value):
                 return {json_tag.key: json_tag.to_json(value)}
