@@ -332,7 +332,10 @@ class _DerivedKeySerializer(URLSafeTimedSerializer):
         except Exception:
             return False
         verify = self._signer.algorithm.verify_signature
-        return any(verify(key, value, expected) for key in self._verifying_keys)
+        for key in self._verifying_keys:  # noqa: SIM110 - any(<generator>) costs more
+            if verify(key, value, expected):
+                return True
+        return False
 
 
 @lru_cache(maxsize=32)
