@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from itsdangerous import BadData, URLSafeTimedSerializer
 from webtest import TestApp
 
@@ -226,3 +228,17 @@ def test_flask_reads_our_cookie_and_we_read_flasks(testapp: TestApp) -> None:
         assert flask_cookie is not None
     testapp.reset()
     assert read_with(testapp, flask_cookie.value) == "[('count', 1), ('user', 'bob')]"
+
+
+_TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=!\u00e9 "
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_edit_of_a_token_is_judged_as_itsdangerous_judges_it(data: st.DataObject) -> None:
+    token = plain(SECRET).dumps(data.draw(st.sampled_from(PAYLOADS)))
+    start = data.draw(st.integers(0, len(token)))
+    end = data.draw(st.integers(start, min(len(token), start + 8)))
+    insert = data.draw(st.text(_TOKEN_ALPHABET, max_size=6))
+    candidate = token[:start] + insert + token[end:]
+    assert _outcome(ours(), candidate, MAX_AGE) == _outcome(plain(SECRET), candidate, MAX_AGE)
