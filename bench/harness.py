@@ -8,7 +8,7 @@ import gc
 import statistics
 import time
 import typing as t
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 Environ = dict[str, t.Any]
 
@@ -60,26 +60,45 @@ def call_wsgi(app: Callable[..., Iterable[bytes]], environ: Environ) -> None:
 def measure(func: Callable[[], object], *, seconds: float = 0.3, repeat: int = 5) -> float:
     """Median microseconds per call of ``func`` over ``repeat`` runs of about
     ``seconds`` each (the call count is calibrated first)."""
+    return measure_interleaved({"func": func}, seconds=seconds, rounds=repeat)["func"]
+
+
+def calibrate(func: Callable[[], object], seconds: float) -> int:
+    """How many calls of ``func`` take about ``seconds``."""
     number = 1
     while True:
-        start = time.perf_counter()
-        for _ in range(number):
-            func()
-        elapsed = time.perf_counter() - start
+        elapsed = _time_calls(func, number)
         if elapsed > seconds / 10:
-            break
+            return max(1, int(number * (seconds / elapsed)))
         number *= 4
-    number = max(1, int(number * (seconds / elapsed)))
-    runs = []
+
+
+def measure_interleaved(
+    funcs: Mapping[str, Callable[[], object]], *, seconds: float = 0.1, rounds: int = 9
+) -> dict[str, float]:
+    """Median microseconds per call for each of ``funcs``, timed round-robin.
+
+    On a shared machine the speed drifts (other processes, CPU frequency);
+    timing every candidate once per round, for many rounds, spreads that drift
+    over all of them instead of penalising whichever ran during a slow patch.
+    """
+    numbers = {name: calibrate(func, seconds) for name, func in funcs.items()}
+    runs: dict[str, list[float]] = {name: [] for name in funcs}
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(repeat):
-            start = time.perf_counter()
-            for _ in range(number):
-                func()
-            runs.append((time.perf_counter() - start) / number * 1e6)
+        for _ in range(rounds):
+            for name, func in funcs.items():
+                runs[name].append(_time_calls(func, numbers[name]) / numbers[name] * 1e6)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return statistics.median(runs)
+    return {name: statistics.median(times) for name, times in runs.items()}
+
+
+def _time_calls(func: Callable[[], object], number: int) -> float:
+    """Seconds taken by ``number`` calls of ``func``."""
+    start = time.perf_counter()
+    for _ in range(number):
+        func()
+    return time.perf_counter() - start

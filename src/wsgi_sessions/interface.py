@@ -21,7 +21,19 @@ from email.utils import formatdate
 from functools import lru_cache
 from urllib.parse import quote
 
-from itsdangerous import BadData, Signer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    Signer,
+    TimestampSigner,
+    URLSafeTimedSerializer,
+)
+from itsdangerous.encoding import (
+    base64_decode,
+    base64_encode,
+    bytes_to_int,
+    int_to_bytes,
+    want_bytes,
+)
 
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
@@ -256,21 +268,82 @@ def _lazy_sha1(string: bytes = b"") -> t.Any:
 
 
 class _DerivedKeySerializer(URLSafeTimedSerializer):
-    """An itsdangerous serializer whose signer is built once.
+    """An itsdangerous serializer whose signer is built once, with a short way
+    through it for the session cookie.
 
     Its keys are already derived (see :func:`_make_signing_serializer`), so the
-    signer is told to use them as they are; the output is byte for byte what
-    the plain serializer with the original keys and derivation writes.
+    signer is told to use them as they are. :meth:`loads` and :meth:`dumps`
+    then handle the token ``payload.timestamp.signature`` directly instead of
+    through itsdangerous's layers of signers and byte conversions, which cost
+    more than the HMAC itself. They use the signer's own pieces (separator,
+    clock, algorithm) and the serializer's payload coding, so a token is byte
+    for byte what the plain serializer with the original keys writes, and
+    what it accepts is accepted here. A token it would refuse, another salt
+    or ``return_timestamp`` take the ordinary way, so errors are exactly
+    itsdangerous's (``tests/test_fast_paths.py`` checks all of this).
     """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._signer = super().make_signer(self.salt)
+        signer = super().make_signer(self.salt)
+        assert isinstance(signer, TimestampSigner)  # the timed serializer's default
+        self._signer = signer
+        self._signing_key = signer.derive_key()
+        # Newest first: the order in which itsdangerous tries them.
+        self._verifying_keys = [signer.derive_key(key) for key in reversed(signer.secret_keys)]
 
     def make_signer(self, salt: str | bytes | None = None) -> Signer:
         if salt is None or salt == self.salt:
             return self._signer
         return super().make_signer(salt)
+
+    def dumps(self, obj: t.Any, salt: str | bytes | None = None) -> str:
+        if salt is not None and salt != self.salt:
+            return super().dumps(obj, salt)
+        signer = self._signer
+        sep = signer.sep
+        timestamp = base64_encode(int_to_bytes(signer.get_timestamp()))
+        value = self.dump_payload(obj) + sep + timestamp
+        signature = base64_encode(signer.algorithm.get_signature(self._signing_key, value))
+        token = value + sep + signature
+        return token.decode("utf-8") if self.is_text_serializer else token  # type: ignore[return-value]
+
+    def loads(  # type: ignore[override]  # as itsdangerous's own TimedSerializer.loads
+        self,
+        s: str | bytes,
+        max_age: int | None = None,
+        return_timestamp: bool = False,
+        salt: str | bytes | None = None,
+    ) -> t.Any:
+        if return_timestamp or (salt is not None and salt != self.salt) or self.fallback_signers:
+            return super().loads(s, max_age, return_timestamp, salt)
+        signer = self._signer
+        sep = signer.sep
+        value, found, signature = want_bytes(s).rpartition(sep)
+        payload, found_timestamp, timestamp = value.rpartition(sep)
+        if found and found_timestamp and self._verify(value, signature):
+            try:
+                signed_at: int | None = bytes_to_int(base64_decode(timestamp))
+            except Exception:
+                signed_at = None
+            if signed_at is not None and (
+                max_age is None or 0 <= signer.get_timestamp() - signed_at <= max_age
+            ):
+                return self.load_payload(payload)
+        # Refused: itsdangerous's own way raises its exact error (loads_unsafe
+        # and callers that read the error's payload or date rely on it).
+        return super().loads(s, max_age, return_timestamp, salt)
+
+    def _verify(self, value: bytes, signature: bytes) -> bool:
+        try:
+            expected = base64_decode(signature)
+        except Exception:
+            return False
+        verify = self._signer.algorithm.verify_signature
+        for key in self._verifying_keys:  # noqa: SIM110 - any(<generator>) costs more
+            if verify(key, value, expected):
+                return True
+        return False
 
 
 @lru_cache(maxsize=32)
@@ -287,6 +360,11 @@ def _make_signing_serializer(
     verify (one extra HMAC each); deriving here, once, removes that cost.
     ``secret_keys`` is oldest first, the current key last, as itsdangerous wants.
     """
+    if digest_method is _lazy_sha1:
+        # hashlib.sha1 itself, looked up now (on first use): hmac hands a
+        # hashlib constructor to OpenSSL in one call, but builds the HMAC out
+        # of two Python-level hash objects for any other callable.
+        digest_method = hashlib.sha1
     derived = [
         Signer(
             key, salt=salt, key_derivation=key_derivation, digest_method=digest_method
@@ -360,12 +438,15 @@ class SecureCookieSessionInterface(SessionInterface):
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
     ) -> None:
-        if session.accessed:
+        # Vary is never duplicated, so once added it need not be added again.
+        varies = session.accessed
+        if varies:
             response.vary.add("Cookie")
         if _is_empty(session):
             if session.modified:
                 self.delete_session_cookie(app, response)
-                response.vary.add("Cookie")
+                if not varies:
+                    response.vary.add("Cookie")
             return
         if not self.should_set_cookie(app, session):
             return
@@ -375,7 +456,8 @@ class SecureCookieSessionInterface(SessionInterface):
         data = session.as_dict() if isinstance(session, SecureCookieSession) else dict(session)
         value = signing_serializer.dumps(data)
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
-        response.vary.add("Cookie")
+        if not varies:
+            response.vary.add("Cookie")
 
 
 def _is_canonical_signature(value: str) -> bool:

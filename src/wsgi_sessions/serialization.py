@@ -27,6 +27,8 @@ __all__ = ["JSONTag", "TaggedJSONSerializer", "session_json_serializer"]
 # Exact types that JSON carries unchanged. Subclasses (``Markup``, enums) are not
 # in here on purpose: they would come back as their base type.
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+# What json.dumps(obj, separators=(",", ":")) uses, without building it per call.
+_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class JSONTag:
@@ -166,6 +168,9 @@ class TaggedJSONSerializer:
         self.order: list[JSONTag] = []
         for tag_class in self.default_tags:
             self.register(tag_class)
+        # Built once: json.loads/json.dumps with any option build a new decoder
+        # or encoder per call, a microsecond on a cookie of a few keys.
+        self._decoder = json.JSONDecoder(object_hook=self.untag)
 
     def register(
         self, tag_class: type[JSONTag], force: bool = False, index: int | None = None
@@ -196,10 +201,13 @@ class TaggedJSONSerializer:
             for key in value:
                 if type(key) is not str:
                     raise TypeError(f"dict key {key!r} is not a str")
-            return {key: tag(item) for key, item in value.items()}
+            # Plain values are most of a session: skip the call for them.
+            plain = _PLAIN_TYPES
+            return {key: item if type(item) in plain else tag(item) for key, item in value.items()}
         if value_type is list:
             tag = self.tag
-            return [tag(item) for item in value]
+            plain = _PLAIN_TYPES
+            return [item if type(item) in plain else tag(item) for item in value]
         for json_tag in self.order:
             if json_tag.check(value):
                 return {json_tag.key: json_tag.to_json(value)}
@@ -228,11 +236,13 @@ class TaggedJSONSerializer:
                 f"session{place} cannot be stored: {reason}. Sessions hold JSON types "
                 "plus tuple, bytes, UUID, datetime and Markup; convert the value first."
             ) from exc
-        return json.dumps(tagged, separators=(",", ":"))
+        return _COMPACT_ENCODER.encode(tagged)
 
     def loads(self, value: str | bytes) -> t.Any:
         """Parse tagged JSON; tags are undone bottom-up as objects are decoded."""
-        return json.loads(value, object_hook=self.untag)
+        if type(value) is not str:  # bytes: json.loads detects their encoding
+            return json.loads(value, object_hook=self.untag)
+        return self._decoder.decode(value)
 
 
 def _find_unstorable(serializer: TaggedJSONSerializer, value: t.Any) -> tuple[str, str]:

@@ -110,13 +110,15 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     """
 
     accessed = False
+    # Class-level defaults, set on the instance only when they change: most
+    # requests never write, so their sessions never get an instance dict.
+    _modified = False
+    #: key -> deep copy of a mutable value as it was when first handed out
+    _handed_out: dict[str, t.Any] | None = None
 
     def __init__(self, initial: t.Mapping[str, t.Any] | None = None) -> None:
         if initial:
             dict.__init__(self, initial)
-        self._modified = False
-        # key -> deep copy of a mutable value as it was when first handed out
-        self._handed_out: dict[str, t.Any] | None = None
 
     @property
     def modified(self) -> bool:

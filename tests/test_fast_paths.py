@@ -1,0 +1,259 @@
+"""The speed work must not change behaviour.
+
+The cookie interface caches its signing serializer with pre-derived keys and
+takes shortcuts through the middleware. These tests hold the fast paths to the
+obvious ones: the token is byte for byte what plain itsdangerous writes in
+Flask's format, every malformed token that plain itsdangerous refuses is
+refused, and a WSGI app sees set / read / tamper / delete as it should.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import typing as t
+from collections.abc import Iterable
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from itsdangerous import BadData, URLSafeTimedSerializer
+from webtest import TestApp
+
+from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware, get_session
+from wsgi_sessions.serialization import session_json_serializer
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+SECRET = "fast-path-secret-key-0123456789abcdef"
+OLD_SECRET = "the-previous-secret-key-0123456789"
+NOW = 1_750_000_000
+MAX_AGE = int(timedelta(days=31).total_seconds())
+
+PAYLOADS: list[dict[str, t.Any]] = [
+    {},
+    {"user_id": 4217, "name": "alice", "lang": "en", "fresh": True},
+    {"cart": [1, 2, 3], "nested": {"a": [None, 1.5, "x"]}, "t": (1, "two")},
+    {"b": b"\x00\xff", "unicode": "żółć ☃ \U0001f600"},
+    {"compressible": "a" * 500},  # zlib makes this shorter: the '.'-prefixed form
+]
+
+
+class FakeApp:
+    """What the interface reads from an app (Flask's three members)."""
+
+    def __init__(self, fallbacks: list[str] | None = None) -> None:
+        self.secret_key = SECRET
+        self.permanent_session_lifetime = timedelta(seconds=MAX_AGE)
+        self.config: dict[str, t.Any] = {"SECRET_KEY_FALLBACKS": fallbacks or []}
+
+
+def plain(*keys: str) -> URLSafeTimedSerializer:
+    """The obvious serializer: itsdangerous as Flask configures it."""
+    return URLSafeTimedSerializer(
+        list(keys),
+        salt="cookie-session",
+        serializer=session_json_serializer,
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
+    )
+
+
+def ours(fallbacks: list[str] | None = None) -> URLSafeTimedSerializer:
+    serializer = SecureCookieSessionInterface().get_signing_serializer(FakeApp(fallbacks))
+    assert serializer is not None
+    return serializer
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin itsdangerous's clock so that two tokens made in one test match."""
+    import itsdangerous.timed
+
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: NOW + 0.25)
+
+
+@pytest.mark.usefixtures("frozen_clock")
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_tokens_are_byte_identical_to_plain_itsdangerous(payload: dict[str, t.Any]) -> None:
+    token = ours().dumps(payload)
+    assert token == plain(SECRET).dumps(payload)
+    assert ours().loads(token, max_age=MAX_AGE) == plain(SECRET).loads(token, max_age=MAX_AGE)
+
+
+@pytest.mark.usefixtures("frozen_clock")
+def test_fallback_keys_verify_and_the_current_key_signs() -> None:
+    old_token = plain(OLD_SECRET).dumps({"a": 1})
+    rotated = ours([OLD_SECRET])
+    assert rotated.loads(old_token, max_age=MAX_AGE) == {"a": 1}
+    assert rotated.dumps({"a": 1}) == plain(SECRET).dumps({"a": 1})
+    with pytest.raises(BadData):
+        ours().loads(old_token, max_age=MAX_AGE)
+
+
+def _malformed(token: str) -> list[str]:
+    payload, timestamp, signature = token.split(".")
+    flipped = "A" if signature[0] != "A" else "B"
+    return [
+        "",
+        ".",
+        "..",
+        "garbage",
+        token[:-1],
+        token[:-5],
+        token + "A",
+        f"{payload}.{timestamp}.{flipped}{signature[1:]}",
+        f"{payload}x.{timestamp}.{signature}",
+        f"{payload}.{signature}",
+        f"{payload}.{timestamp}",
+        f"x.{token}",
+        f"{payload}.{timestamp}..{signature}",
+        f"{payload}.{timestamp}.{signature}!",
+        f"{payload}.{timestamp}.{signature}====",
+        f"{payload}.{timestamp}.{signature[:10]}\u00e9{signature[10:]}",
+        token.replace(".", "\u2024"),
+        "x" * 5000,
+    ]
+
+
+def _outcome(serializer: URLSafeTimedSerializer, token: str, max_age: int | None) -> object:
+    """The data, or the refusal as precisely as a caller can see it."""
+    try:
+        return serializer.loads(token, max_age=max_age)
+    except BadData as exc:
+        seen = (getattr(exc, "payload", None), getattr(exc, "date_signed", None))
+        return (type(exc).__name__, str(exc), *seen)
+
+
+@pytest.mark.usefixtures("frozen_clock")
+@pytest.mark.parametrize("max_age", [MAX_AGE, None])
+def test_malformed_tokens_are_refused_exactly_when_itsdangerous_refuses(
+    max_age: int | None,
+) -> None:
+    token = plain(SECRET).dumps({"user_id": 1})
+    for candidate in [token, *_malformed(token)]:
+        expected = _outcome(plain(SECRET), candidate, max_age)
+        assert _outcome(ours(), candidate, max_age) == expected, candidate
+        unsafe = plain(SECRET).loads_unsafe(candidate, max_age=max_age)
+        assert ours().loads_unsafe(candidate, max_age=max_age) == unsafe, candidate
+
+
+def test_expired_and_future_tokens_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import itsdangerous.timed
+
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: float(NOW))
+    token = ours().dumps({"a": 1})
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: float(NOW + 11))
+    assert _refusal(ours(), token, 10) == "SignatureExpired"
+    assert _outcome(ours(), token, 10) == _outcome(plain(SECRET), token, 10)
+    assert _outcome(ours(), token, 11) == {"a": 1}
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: float(NOW - 1))
+    assert _refusal(ours(), token, 10) == "SignatureExpired"
+    assert _outcome(ours(), token, None) == {"a": 1}
+
+
+def _refusal(serializer: URLSafeTimedSerializer, token: str, max_age: int) -> str:
+    outcome = _outcome(serializer, token, max_age)
+    assert isinstance(outcome, tuple), outcome
+    return str(outcome[0])
+
+
+# -- through the middleware, with WebTest -------------------------------------
+
+
+def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    session = get_session(environ)
+    path = environ["PATH_INFO"]
+    if path == "/set":
+        session["user"] = "alice"
+        session["count"] = 1
+    elif path == "/clear":
+        session.clear()
+    body = b"-" if path == "/untouched" else repr(sorted(session.items())).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Vary", "Accept")])
+    return [body]
+
+
+@pytest.fixture
+def testapp() -> TestApp:
+    return TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+
+
+def test_set_read_tamper_delete(testapp: TestApp) -> None:
+    assert testapp.get("/untouched").headers.getall("Set-Cookie") == []
+
+    response = testapp.get("/set")
+    set_cookie = response.headers["Set-Cookie"]
+    assert set_cookie.startswith("session=")
+    assert "; HttpOnly" in set_cookie
+    assert "; Path=/" in set_cookie
+    assert "; SameSite=Lax" in set_cookie
+    assert "Expires=" not in set_cookie
+    assert response.headers.getall("Vary") == ["Accept, Cookie"]
+
+    read = testapp.get("/read")
+    assert read.text == "[('count', 1), ('user', 'alice')]"
+    assert read.headers.getall("Set-Cookie") == []
+    assert read.headers.getall("Vary") == ["Accept, Cookie"]
+
+    value = testapp.cookies["session"]
+    payload, timestamp, signature = value.split(".")
+    tampered = f"{payload[:-2]}{'AB' if payload[-2:] != 'AB' else 'CD'}.{timestamp}.{signature}"
+    testapp.reset()
+    assert read_with(testapp, tampered) == "[]"
+    assert read_with(testapp, value) == "[('count', 1), ('user', 'alice')]"
+
+    cleared = testapp.get("/clear", headers={"Cookie": f"session={value}"})
+    deletion = cleared.headers["Set-Cookie"]
+    assert deletion.startswith("session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
+    assert "; Path=/" in deletion
+    assert testapp.get("/read").text == "[]"
+
+
+def read_with(testapp: TestApp, cookie: str) -> str:
+    """GET /read with exactly this cookie (WebTest's cookie jar would quote it)."""
+    return str(testapp.get("/read", headers={"Cookie": f"session={cookie}"}).text)
+
+
+def test_flask_reads_our_cookie_and_we_read_flasks(testapp: TestApp) -> None:
+    flask = pytest.importorskip("flask")
+    flask_app = flask.Flask(__name__)
+    flask_app.secret_key = SECRET
+
+    @flask_app.route("/read")
+    def read() -> str:
+        return repr(sorted(flask.session.items()))
+
+    @flask_app.route("/set")
+    def set_() -> str:
+        flask.session["user"] = "bob"
+        return "ok"
+
+    testapp.get("/set")
+    with flask_app.test_client() as client:
+        client.set_cookie("session", testapp.cookies["session"])
+        assert client.get("/read").text == "[('count', 1), ('user', 'alice')]"
+        client.get("/set")
+        flask_cookie = client.get_cookie("session")
+        assert flask_cookie is not None
+    testapp.reset()
+    assert read_with(testapp, flask_cookie.value) == "[('count', 1), ('user', 'bob')]"
+
+
+_TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=!\u00e9 "
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_edit_of_a_token_is_judged_as_itsdangerous_judges_it(data: st.DataObject) -> None:
+    import itsdangerous.timed
+
+    with pytest.MonkeyPatch.context() as patch:  # one clock for both: ages in messages match
+        patch.setattr(itsdangerous.timed.time, "time", lambda: NOW + 0.5)
+        token = plain(SECRET).dumps(data.draw(st.sampled_from(PAYLOADS)))
+        start = data.draw(st.integers(0, len(token)))
+        end = data.draw(st.integers(start, min(len(token), start + 8)))
+        insert = data.draw(st.text(_TOKEN_ALPHABET, max_size=6))
+        candidate = token[:start] + insert + token[end:]
+        expected = _outcome(plain(SECRET), candidate, MAX_AGE)
+        assert _outcome(ours(), candidate, MAX_AGE) == expected
