@@ -100,7 +100,9 @@ class SessionInterface:
 
     def is_null_session(self, obj: object) -> bool:
         """Null sessions are never saved."""
-        return isinstance(obj, self.null_session_class)
+        # The MRO scan is isinstance() without the ABC machinery (sessions are
+        # MutableMappings), which costs more than the rest of an untouched request.
+        return self.null_session_class in type(obj).__mro__
 
     def get_cookie_name(self, app: SessionApp) -> str:
         return app.config["SESSION_COOKIE_NAME"]  # type: ignore[no-any-return]
@@ -413,12 +415,14 @@ class SecureCookieSessionInterface(SessionInterface):
         )
 
     def open_session(self, app: SessionApp, request: Request) -> SecureCookieSession | None:
+        if not app.secret_key:
+            return None
+        value = self.get_session_cookie(app, request)
+        if not value:  # most requests: no cookie, no crypto
+            return self.session_class()
         signing_serializer = self.get_signing_serializer(app)
         if signing_serializer is None:
             return None
-        value = self.get_session_cookie(app, request)
-        if not value:
-            return self.session_class()
         if not _is_canonical_signature(value):
             logger.debug("session cookie rejected: signature not in canonical base64")
             return self.session_class()
@@ -453,7 +457,7 @@ class SecureCookieSessionInterface(SessionInterface):
         signing_serializer = self.get_signing_serializer(app)
         if signing_serializer is None:  # the secret key was removed mid-flight
             return
-        data = session.as_dict() if isinstance(session, SecureCookieSession) else dict(session)
+        data = dict(dict.items(session)) if isinstance(session, dict) else dict(session)
         value = signing_serializer.dumps(data)
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         if not varies:
@@ -476,6 +480,6 @@ def _is_canonical_signature(value: str) -> bool:
 
 def _is_empty(session: SessionMixin) -> bool:
     """Emptiness without counting as the application reading the session."""
-    if isinstance(session, SecureCookieSession):
-        return session.is_empty()
+    if isinstance(session, dict):  # a plain isinstance: dict is no ABC
+        return not dict.__len__(session)
     return not session
