@@ -775,6 +775,12 @@ def test_valid_cookie_first_of_duplicates_wins(make_testapp: t.Any, cookie_from:
     assert response.text == "1"
 
 
+def test_quoted_cookie_value_is_read(make_testapp: t.Any, cookie_from: t.Any) -> None:
+    valid = cookie_from()
+    response = make_testapp(read_n).get("/", headers={"Cookie": f'session="{valid}"'})
+    assert response.text == "1"
+
+
 # -- configuration followed between requests ------------------------------------------------
 
 

@@ -173,6 +173,10 @@ class SessionInterface:
             key, equals, value = chunk.partition("=")
             if equals and key.strip() == name:
                 value = value.strip()
+                if len(value) > 1 and value[0] == value[-1] == '"':
+                    # RFC 6265 allows a quoted value (some clients quote); ours
+                    # has nothing that needs escaping, so the quotes just go.
+                    value = value[1:-1]
                 limit = app.config.get("MAX_COOKIE_SIZE", 4093)
                 if limit and len(value) > limit:
                     logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
