@@ -1,0 +1,523 @@
+"""Server-side sessions: the cookie carries a signed random id, the data lives
+in a :class:`~wsgi_sessions.stores.Store`.
+
+What travels where:
+
+- The session id is ``family.token``: ``token`` holds 192 random bits from
+  :mod:`secrets`; ``family`` (48 bits) is kept by :meth:`ServerSideSession.regenerate`
+  so a session and its successors share a Redis Cluster hash slot. It is not
+  a secret: the token is.
+- The cookie is the id signed with itsdangerous (the same derived-key signer
+  as cookie sessions, its own salt), so a forged id costs no store lookup.
+- The store key is ``{family}`` + an HMAC of the id under a key derived from
+  the secret key: a dump of the store yields no usable cookie.
+
+The session is loaded on its first read, with the expiry refresh in the same
+store call; a key written without being read is sent as a blind per-key
+write, applied only if the session still exists. Only changed keys are
+written, so overlapping requests of one user that change different keys both
+survive, and an invalidated session is never written back to life.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import typing as t
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
+
+from itsdangerous import BadSignature, Signer, TimestampSigner
+
+from .errors import SessionStoreError
+from .interface import (
+    SecureCookieSessionInterface,
+    SessionApp,
+    SessionResponse,
+    _make_signing_serializer,
+)
+from .sessions import SecureCookieSession, SessionMixin
+from .settings import DEFAULT_IDLE_LIFETIME, to_timedelta
+from .stores import MemoryStore, Store, store_from_url
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from werkzeug.wrappers import Request
+
+__all__ = ["ServerSideSession", "ServerSideSessionInterface"]
+
+logger = logging.getLogger("wsgi_sessions")
+
+_SID = re.compile(r"[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{32}")
+_STORE_KEY_CONTEXT = b"wsgi_sessions.server-side store key"
+
+
+def new_session_id(family: str | None = None) -> str:
+    """A fresh id; ``family`` (the part before the dot) is kept on regenerate."""
+    if family is None:
+        family = secrets.token_urlsafe(6)
+    return f"{family}.{secrets.token_urlsafe(24)}"
+
+
+def store_key_for(hash_key: bytes, sid: str) -> str:
+    """The store key of ``sid``: its family as a hash tag, then a keyed hash."""
+    digest = hmac.new(hash_key, sid.encode(), hashlib.sha256).digest()
+    return "{" + sid[:8] + "}" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class _IdKey(t.NamedTuple):
+    signer: Signer
+    hash_key: bytes
+
+
+@lru_cache(maxsize=32)
+def _id_keys(
+    secret_keys: tuple[str | bytes, ...], salt: str, key_derivation: str, digest_method: t.Any
+) -> tuple[_IdKey, ...]:
+    """One (signer, store-hash key) pair per secret key, the current key first.
+
+    Each key keeps its own store hash: a session whose cookie verifies under a
+    fallback key is still found after a key rotation, until it is regenerated
+    (at the next login) under the current key.
+    """
+    pairs = []
+    for key in secret_keys:
+        serializer = _make_signing_serializer((key,), salt, key_derivation, digest_method, None)
+        signer = serializer.make_signer()
+        derived = serializer.secret_keys[-1]
+        hash_key = hmac.new(derived, _STORE_KEY_CONTEXT, hashlib.sha256).digest()
+        pairs.append(_IdKey(signer, hash_key))
+    return tuple(pairs)
+
+
+class ServerSideSession(SecureCookieSession):
+    """A session whose data lives in a store, loaded on first read.
+
+    On top of the cookie session's change tracking it records which keys were
+    set and deleted, so that only those are written. ``sid`` is the session
+    id (issued on first use for a new session); ``new`` is True when the
+    session was created in this request.
+    """
+
+    def __init__(
+        self,
+        initial: Mapping[str, t.Any] | None = None,
+        *,
+        sid: str | None = None,
+        store_key: str | None = None,
+        fetch: Callable[[], Mapping[str, str] | None] | None = None,
+        loads: Callable[[str], t.Any] | None = None,
+    ) -> None:
+        super().__init__(initial)
+        self._sid = sid
+        #: Store key of the record this request found (or may find) in the store.
+        self._store_key = store_key
+        self._fetch = fetch
+        self._loads = loads
+        self.new = store_key is None
+        self._loaded = fetch is None  # a new session has nothing to load
+        self._from_store = False  # loaded and found in the store
+        self._stale_cookie = False  # a cookie named a session the store does not have
+        self._set_keys: set[str] = set()
+        self._deleted_keys: set[str] = set()
+        self._doomed: list[str] = []  # store keys to delete (invalidate)
+        self._rename_from: str | None = None  # store key to rename (regenerate)
+        self._id_changed = False
+        self._store_error: SessionStoreError | None = None
+        self._write_all = False
+
+    @property
+    def modified(self) -> bool:
+        """As for cookie sessions; setting it True writes every loaded key."""
+        return SecureCookieSession.modified.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        SecureCookieSession.modified.fset(self, value)  # type: ignore[attr-defined]
+        self._write_all = value
+
+    @property
+    def permanent(self) -> bool:
+        """As for cookie sessions; known without a load once written here."""
+        known = self._known_permanent()
+        if known is None:
+            return super().permanent
+        self.accessed = True
+        return known
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        self["_permanent"] = bool(value)
+
+    @property
+    def sid(self) -> str:
+        """The session id (never log it: it is the user's credential)."""
+        if self._sid is None:
+            self._sid = new_session_id()
+            self._id_changed = True
+        return self._sid
+
+    # -- loading -----------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        assert self._fetch is not None
+        try:
+            fields = self._fetch()
+        except SessionStoreError as exc:
+            # Remembered so that saving fails too: a framework that turns the
+            # exception into its own error page must still not answer as if
+            # the session worked.
+            self._store_error = exc
+            raise
+        self._loaded = True
+        if fields is None:
+            self._become_fresh()
+            self._stale_cookie = True
+            return
+        self._from_store = True
+        loads = self._loads
+        assert loads is not None
+        for name, text in fields.items():
+            if name in self._set_keys or name in self._deleted_keys:
+                continue  # changed in this request before the first read: ours wins
+            try:
+                dict.__setitem__(self, name, loads(text))
+            except ValueError:
+                logger.warning("session value dropped: it is not valid tagged JSON")
+
+    def _become_fresh(self) -> None:
+        """Unknown, expired or dead in the store: never adopt the id."""
+        self._sid = None
+        self._store_key = None
+        self._rename_from = None
+        self.new = True
+
+    def _record_set(self, key: str) -> None:
+        self._set_keys.add(key)
+        self._deleted_keys.discard(key)
+
+    def _record_delete(self, key: str) -> None:
+        self._deleted_keys.add(key)
+        self._set_keys.discard(key)
+
+    # -- reads (load first) ----------------------------------------------------
+
+    def __getitem__(self, key: str) -> t.Any:
+        self._ensure_loaded()
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        self._ensure_loaded()
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._ensure_loaded()
+        return super().__contains__(key)
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return super().__len__()
+
+    def __iter__(self) -> t.Iterator[str]:
+        self._ensure_loaded()
+        return super().__iter__()
+
+    def keys(self) -> t.KeysView[str]:  # type: ignore[override]
+        self._ensure_loaded()
+        return super().keys()
+
+    def values(self) -> t.ValuesView[t.Any]:  # type: ignore[override]
+        self._ensure_loaded()
+        return super().values()
+
+    def items(self) -> t.ItemsView[str, t.Any]:  # type: ignore[override]
+        self._ensure_loaded()
+        return super().items()
+
+    def copy(self) -> dict[str, t.Any]:
+        self._ensure_loaded()
+        return super().copy()
+
+    def __eq__(self, other: object) -> bool:
+        self._ensure_loaded()
+        return super().__eq__(other)
+
+    __hash__ = None
+
+    def as_dict(self) -> dict[str, t.Any]:
+        self._ensure_loaded()
+        return super().as_dict()
+
+    def is_empty(self) -> bool:
+        self._ensure_loaded()
+        return super().is_empty()
+
+    # -- writes (per key; a plain set needs no load) -----------------------------
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        super().__setitem__(key, value)
+        self._record_set(key)
+
+    def update(self, *args: t.Any, **kwargs: t.Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        self._ensure_loaded()
+        super().__delitem__(key)
+        self._record_delete(key)
+
+    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        self._ensure_loaded()
+        if not dict.__contains__(self, key):
+            self._record_set(key)
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: t.Any) -> t.Any:
+        self._ensure_loaded()
+        if dict.__contains__(self, key):
+            self._record_delete(key)
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, t.Any]:
+        self._ensure_loaded()
+        key, value = super().popitem()
+        self._record_delete(key)
+        return key, value
+
+    def clear(self) -> None:
+        self._ensure_loaded()
+        for key in dict.keys(self):
+            self._record_delete(key)
+        super().clear()
+
+    # -- the id ------------------------------------------------------------------
+
+    def regenerate(self) -> None:
+        """Give the session a new id, keeping its data; the old id dies.
+
+        Call it when privileges change (login), so that an id an attacker
+        planted or saw before is worth nothing afterwards.
+        """
+        self._ensure_loaded()  # its permanence decides the new cookie's expiry
+        if self._store_key is not None and self._rename_from is None:
+            self._rename_from = self._store_key
+        self._store_key = None
+        family = self._sid[:8] if self._sid else None
+        self._sid = new_session_id(family)
+        self._id_changed = True
+        self._changed()
+
+    def invalidate(self) -> None:
+        """End the session: its data and id are deleted and the cookie removed.
+
+        Keys written afterwards (a "you are logged out" message) start a new
+        session with a new id.
+        """
+        for key in (self._rename_from, self._store_key):
+            if key is not None:
+                self._doomed.append(key)
+        self._become_fresh()
+        dict.clear(self)
+        self._set_keys.clear()
+        self._deleted_keys.clear()
+        self._handed_out = None
+        self._loaded = True
+        self._from_store = False
+        self._changed()
+
+    # -- for the interface -----------------------------------------------------------
+
+    def _known_permanent(self) -> bool | None:
+        """Whether the session is permanent, if known without a store call."""
+        if self._loaded or "_permanent" in self._set_keys or "_permanent" in self._deleted_keys:
+            return bool(dict.get(self, "_permanent", False))
+        return None
+
+    def _changes(self) -> tuple[dict[str, t.Any], set[str]]:
+        """The keys to write (with their values) and the keys to delete."""
+        changed = set(self._set_keys)
+        if self._handed_out:
+            for key, snapshot in self._handed_out.items():
+                if dict.get(self, key, snapshot) != snapshot:
+                    changed.add(key)
+        if self._write_all and self._loaded:
+            changed.update(dict.keys(self))  # `session.modified = True`: write it all
+        values = {
+            key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
+        }
+        return values, set(self._deleted_keys)
+
+    def __repr__(self) -> str:
+        state = "" if self._loaded else " (not loaded)"
+        return f"<{type(self).__name__}{state} {dict.__repr__(self)}>"
+
+
+class ServerSideSessionInterface(SecureCookieSessionInterface):
+    """Sessions kept in a store, the cookie holding only a signed id.
+
+    ``store`` is a :class:`~wsgi_sessions.stores.Store`, a store URL
+    (``memory://``, ``sqlite:///sessions.db``, ``redis://127.0.0.1:6379/0``)
+    or None for a :class:`~wsgi_sessions.stores.MemoryStore`. Works from
+    :class:`~wsgi_sessions.SessionMiddleware` (``interface=`` or the ``store``
+    setting) and as a Flask ``app.session_interface``.
+
+    Configuration is read from ``app.config`` on every call, as for cookie
+    sessions; besides Flask's keys it reads ``SESSION_IDLE_LIFETIME`` (how long
+    a browser session lives unused; default one day). With
+    ``SESSION_REFRESH_EACH_REQUEST`` on, reading a session pushes its expiry
+    forward in the same store call as the load.
+    """
+
+    #: Separates id signatures from cookie-session signatures made with the same key.
+    salt = "wsgi_sessions.server-side-session-id"
+    session_class = ServerSideSession
+
+    def __init__(self, store: Store | str | None = None) -> None:
+        if store is None:
+            store = MemoryStore()
+        elif isinstance(store, str):
+            store = store_from_url(store)
+        elif not isinstance(store, Store):
+            raise TypeError(
+                f"setting 'store' must be a store URL or a Store, got {type(store).__name__}"
+            )
+        self.store = store
+
+    def get_id_keys(self, app: SessionApp) -> tuple[_IdKey, ...] | None:
+        """The (cached) signers and store-hash keys, current key first; None
+        without a secret key."""
+        secret_key = app.secret_key
+        if not secret_key:
+            return None
+        fallbacks = app.config.get("SECRET_KEY_FALLBACKS")
+        keys = (secret_key, *fallbacks) if fallbacks else (secret_key,)
+        return _id_keys(keys, self.salt, self.key_derivation, self.digest_method)
+
+    def get_lifetime(self, app: SessionApp, permanent: bool) -> int:
+        """Seconds a session lives in the store after its last use."""
+        if permanent:
+            lifetime = app.permanent_session_lifetime
+        else:
+            configured = app.config.get("SESSION_IDLE_LIFETIME")
+            if configured is None:
+                lifetime = DEFAULT_IDLE_LIFETIME
+            else:
+                lifetime = to_timedelta("SESSION_IDLE_LIFETIME", configured)
+        return max(1, int(lifetime.total_seconds()))
+
+    def open_session(self, app: SessionApp, request: Request) -> ServerSideSession | None:
+        id_keys = self.get_id_keys(app)
+        if id_keys is None:
+            return None
+        loads = self.serializer.loads
+        value = self.get_session_cookie(app, request)
+        if not value:
+            return self.session_class(loads=loads)
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        for id_key in id_keys:
+            try:
+                signed = t.cast(TimestampSigner, id_key.signer).unsign(value, max_age=max_age)
+            except BadSignature:
+                continue
+            sid = signed.decode("ascii", "replace")
+            if not _SID.fullmatch(sid):
+                break
+            store_key = store_key_for(id_key.hash_key, sid)
+            touch = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
+            fetch = partial(self.store.load, store_key, touch)
+            return self.session_class(sid=sid, store_key=store_key, fetch=fetch, loads=loads)
+        # Forged, expired or another app's cookie: a fresh session; never logged.
+        logger.debug("session id cookie rejected")
+        return self.session_class(loads=loads)
+
+    def save_session(
+        self, app: SessionApp, session: SessionMixin, response: SessionResponse
+    ) -> None:
+        if not isinstance(session, ServerSideSession):
+            raise TypeError(
+                f"ServerSideSessionInterface saves ServerSideSession, got {type(session).__name__}"
+            )
+        if session._store_error is not None:
+            raise SessionStoreError(
+                "the session store failed while this request read the session"
+            ) from session._store_error
+        if session.accessed:
+            response.vary.add("Cookie")
+        id_keys = self.get_id_keys(app)
+        if id_keys is None:  # the secret key was removed mid-flight
+            return
+        current = id_keys[0]
+        store = self.store
+        for doomed in session._doomed:
+            store.delete(doomed)
+
+        key = session._store_key
+        renamed = False
+        if session._rename_from is not None:
+            new_key = store_key_for(current.hash_key, session.sid)
+            renamed = store.rename(session._rename_from, new_key)
+            key = new_key if renamed else None
+
+        if session._loaded and dict.__len__(session) == 0:
+            if key is not None:
+                store.delete(key)
+            if session.modified or session._stale_cookie:
+                self.delete_session_cookie(app, response)
+                response.vary.add("Cookie")
+            return
+
+        values, deleted = session._changes()
+        dumps = self.serializer.dumps
+        fields = {name: dumps(value) for name, value in values.items()}
+        permanent = session._known_permanent()
+        send_cookie = (
+            renamed
+            or "_permanent" in values
+            or "_permanent" in deleted
+            or bool(
+                session._from_store and permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]
+            )
+        )
+        if key is not None and (fields or deleted):
+            lifetime = None if permanent is None else self.get_lifetime(app, permanent)
+            if not store.apply(key, fields, deleted, lifetime):
+                key = None  # gone meanwhile (invalidated, expired): never resurrect it
+        if key is None:
+            if not fields:
+                return
+            self._create(app, session, values, fields)
+            send_cookie = True
+        if send_cookie:
+            signer = t.cast(TimestampSigner, current.signer)
+            cookie = signer.sign(session.sid).decode("ascii")
+            self.set_session_cookie(app, response, cookie, self.get_expiration_time(app, session))
+            response.vary.add("Cookie")
+
+    def _create(
+        self,
+        app: SessionApp,
+        session: ServerSideSession,
+        values: dict[str, t.Any],
+        fields: dict[str, str],
+    ) -> None:
+        """Store what this request wrote as a new session with a new id."""
+        if not session.new or session._from_store:
+            # The session it belonged to is gone: keep only this request's writes.
+            session._become_fresh()
+            dict.clear(session)
+            dict.update(session, values)
+        session._loaded = True
+        lifetime = self.get_lifetime(app, bool(values.get("_permanent", False)))
+        current = t.cast(tuple[_IdKey, ...], self.get_id_keys(app))[0]
+        for _attempt in range(3):
+            if self.store.create(store_key_for(current.hash_key, session.sid), fields, lifetime):
+                return
+            session._sid = None  # 192 random bits collided: draw again
+        raise SessionStoreError("the session store refused three new session ids in a row")
