@@ -1,4 +1,5 @@
-"""Shared test helpers: the rule for tests that need a running service.
+"""Shared test helpers: the rule for tests that need a running service, and
+the one store fixture every store and server-side test runs over.
 
 A test that needs Redis (or a redis-server binary) skips with the reason when
 it is unavailable, but fails instead when ``WSGI_SESSIONS_REQUIRE_SERVICES=1``
@@ -15,9 +16,12 @@ import time
 import typing as t
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from wsgi_sessions.stores import MemoryStore, SQLiteStore, Store
 
 REDIS_URL = os.environ.get("WSGI_SESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -115,3 +119,47 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# -- the stores: one parametrized fixture over every backend ---------------------------
+
+STORES = ["memory", "sqlite", "redis"]
+
+
+class StorePair(t.NamedTuple):
+    store: Store
+    other: Store
+
+
+@pytest.fixture(params=STORES)
+def store_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorePair]:
+    kind = request.param
+    if kind == "memory":
+        store = MemoryStore()
+        yield StorePair(store, store)
+        return
+    if kind == "sqlite":
+        path = tmp_path / "sessions.db"
+        first, second = SQLiteStore(path), SQLiteStore(path)
+    else:
+        from wsgi_sessions.stores.redis import RedisStore
+
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = request.getfixturevalue("redis_prefix")
+        first = RedisStore(redis_url, prefix=prefix)
+        second = RedisStore(redis_url, prefix=prefix)
+    try:
+        yield StorePair(first, second)
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.fixture
+def store(store_pair: StorePair) -> Store:
+    return store_pair.store
+
+
+@pytest.fixture
+def other_store(store_pair: StorePair) -> Store:
+    return store_pair.other
