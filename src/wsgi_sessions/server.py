@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -31,7 +32,7 @@ import typing as t
 from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
 
-from itsdangerous import BadSignature, Signer, TimestampSigner
+from itsdangerous import BadSignature, Signer
 
 from .errors import SessionStoreError
 from .interface import (
@@ -40,6 +41,7 @@ from .interface import (
     SessionResponse,
     _make_signing_serializer,
 )
+from .serialization import TaggedJSONSerializer
 from .sessions import SecureCookieSession, SessionMixin
 from .settings import DEFAULT_IDLE_LIFETIME, to_timedelta
 from .stores import MemoryStore, Store, store_from_url
@@ -64,8 +66,21 @@ def new_session_id(family: str | None = None) -> str:
 
 def store_key_for(hash_key: bytes, sid: str) -> str:
     """The store key of ``sid``: its family as a hash tag, then a keyed hash."""
-    digest = hmac.new(hash_key, sid.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(hash_key, sid.encode(), "sha256")
     return "{" + sid[:8] + "}" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+_MISSING: t.Any = object()
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _loads_or_missing(loads: Callable[[str], t.Any], text: str) -> t.Any:
+    """One stored value, or _MISSING (logged) when it is not valid tagged JSON."""
+    try:
+        return loads(text)
+    except ValueError:
+        logger.warning("session value dropped: it is not valid tagged JSON")
+        return _MISSING
 
 
 class _IdKey(t.NamedTuple):
@@ -86,9 +101,10 @@ def _id_keys(
     pairs = []
     for key in secret_keys:
         serializer = _make_signing_serializer((key,), salt, key_derivation, digest_method, None)
-        signer = serializer.make_signer()
-        derived = serializer.secret_keys[-1]
-        hash_key = hmac.new(derived, _STORE_KEY_CONTEXT, hashlib.sha256).digest()
+        derived = serializer.secret_keys[-1]  # derived once, there
+        # A plain Signer: the store decides when a session expires, not a timestamp.
+        signer = Signer(derived, salt=salt, key_derivation="none", digest_method=digest_method)
+        hash_key = hmac.digest(derived, _STORE_KEY_CONTEXT, "sha256")
         pairs.append(_IdKey(signer, hash_key))
     return tuple(pairs)
 
@@ -101,6 +117,13 @@ class ServerSideSession(SecureCookieSession):
     id (issued on first use for a new session); ``new`` is True when the
     session was created in this request.
     """
+
+    _from_store = False  # loaded, and found in the store
+    _stale_cookie = False  # a cookie named a session the store does not have
+    _doomed: tuple[str, ...] = ()  # store keys to delete (invalidate)
+    _rename_from: str | None = None  # store key to rename (regenerate)
+    _store_error: SessionStoreError | None = None
+    _write_all = False  # `modified = True` was set explicitly
 
     def __init__(
         self,
@@ -119,15 +142,8 @@ class ServerSideSession(SecureCookieSession):
         self._loads = loads
         self.new = store_key is None
         self._loaded = fetch is None  # a new session has nothing to load
-        self._from_store = False  # loaded and found in the store
-        self._stale_cookie = False  # a cookie named a session the store does not have
         self._set_keys: set[str] = set()
         self._deleted_keys: set[str] = set()
-        self._doomed: list[str] = []  # store keys to delete (invalidate)
-        self._rename_from: str | None = None  # store key to rename (regenerate)
-        self._id_changed = False
-        self._store_error: SessionStoreError | None = None
-        self._write_all = False
 
     @property
     def modified(self) -> bool:
@@ -157,7 +173,6 @@ class ServerSideSession(SecureCookieSession):
         """The session id (never log it: it is the user's credential)."""
         if self._sid is None:
             self._sid = new_session_id()
-            self._id_changed = True
         return self._sid
 
     # -- loading -----------------------------------------------------------------
@@ -180,15 +195,24 @@ class ServerSideSession(SecureCookieSession):
             self._stale_cookie = True
             return
         self._from_store = True
+        if not fields:
+            return
         loads = self._loads
         assert loads is not None
-        for name, text in fields.items():
-            if name in self._set_keys or name in self._deleted_keys:
+        names = list(fields)
+        # One parse for all values (each is a JSON text): a JSON array of them.
+        try:
+            values = loads("[" + ",".join(fields.values()) + "]")
+            if len(values) != len(names):  # a corrupt value holding a comma
+                raise ValueError("stored values do not match their keys")
+        except ValueError:
+            values = [_loads_or_missing(loads, text) for text in fields.values()]
+        changed_here = self._set_keys or self._deleted_keys
+        for name, value in zip(names, values, strict=True):
+            if changed_here and (name in self._set_keys or name in self._deleted_keys):
                 continue  # changed in this request before the first read: ours wins
-            try:
-                dict.__setitem__(self, name, loads(text))
-            except ValueError:
-                logger.warning("session value dropped: it is not valid tagged JSON")
+            if value is not _MISSING:
+                dict.__setitem__(self, name, value)
 
     def _become_fresh(self) -> None:
         """Unknown, expired or dead in the store: never adopt the id."""
@@ -311,7 +335,6 @@ class ServerSideSession(SecureCookieSession):
         self._store_key = None
         family = self._sid[:8] if self._sid else None
         self._sid = new_session_id(family)
-        self._id_changed = True
         self._changed()
 
     def invalidate(self) -> None:
@@ -320,9 +343,7 @@ class ServerSideSession(SecureCookieSession):
         Keys written afterwards (a "you are logged out" message) start a new
         session with a new id.
         """
-        for key in (self._rename_from, self._store_key):
-            if key is not None:
-                self._doomed.append(key)
+        self._doomed += tuple(key for key in (self._rename_from, self._store_key) if key)
         self._become_fresh()
         dict.clear(self)
         self._set_keys.clear()
@@ -377,6 +398,8 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
 
     #: Separates id signatures from cookie-session signatures made with the same key.
     salt = "wsgi_sessions.server-side-session-id"
+    #: No cookie compatibility to keep here, so SHA-256 (OpenSSL's, the fast HMAC path).
+    digest_method = staticmethod(hashlib.sha256)
     session_class = ServerSideSession
 
     def __init__(self, store: Store | str | None = None) -> None:
@@ -413,20 +436,19 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         return max(1, int(lifetime.total_seconds()))
 
     def open_session(self, app: SessionApp, request: Request) -> ServerSideSession | None:
-        id_keys = self.get_id_keys(app)
-        if id_keys is None:
+        if not app.secret_key:
             return None
         loads = self.serializer.loads
         value = self.get_session_cookie(app, request)
         if not value:
             return self.session_class(loads=loads)
-        max_age = int(app.permanent_session_lifetime.total_seconds())
+        id_keys = self.get_id_keys(app)
+        assert id_keys is not None
         for id_key in id_keys:
             try:
-                signed = t.cast(TimestampSigner, id_key.signer).unsign(value, max_age=max_age)
+                sid = id_key.signer.unsign(value).decode("ascii", "replace")
             except BadSignature:
                 continue
-            sid = signed.decode("ascii", "replace")
             if not _SID.fullmatch(sid):
                 break
             store_key = store_key_for(id_key.hash_key, sid)
@@ -450,6 +472,14 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             ) from session._store_error
         if session.accessed:
             response.vary.add("Cookie")
+        # A permanent session read here gets its cookie's expiry pushed forward.
+        refresh = bool(
+            session._from_store
+            and dict.get(session, "_permanent")
+            and app.config["SESSION_REFRESH_EACH_REQUEST"]
+        )
+        if not (session.modified or session._stale_cookie or refresh):
+            return  # nothing changed, nothing to refresh: no store call, no header
         id_keys = self.get_id_keys(app)
         if id_keys is None:  # the secret key was removed mid-flight
             return
@@ -474,16 +504,13 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             return
 
         values, deleted = session._changes()
-        dumps = self.serializer.dumps
-        fields = {name: dumps(value) for name, value in values.items()}
+        fields = self.dump_fields(values)
         permanent = session._known_permanent()
         send_cookie = (
             renamed
             or "_permanent" in values
             or "_permanent" in deleted
-            or bool(
-                session._from_store and permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]
-            )
+            or (refresh and bool(permanent))
         )
         if key is not None and (fields or deleted):
             lifetime = None if permanent is None else self.get_lifetime(app, permanent)
@@ -492,18 +519,29 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         if key is None:
             if not fields:
                 return
-            self._create(app, session, values, fields)
+            self._create(app, session, current, values, fields)
             send_cookie = True
         if send_cookie:
-            signer = t.cast(TimestampSigner, current.signer)
-            cookie = signer.sign(session.sid).decode("ascii")
+            cookie = current.signer.sign(session.sid).decode("ascii")
             self.set_session_cookie(app, response, cookie, self.get_expiration_time(app, session))
             response.vary.add("Cookie")
+
+    def dump_fields(self, values: Mapping[str, t.Any]) -> dict[str, str]:
+        """Each value as its own tagged-JSON text (a store field)."""
+        serializer = self.serializer
+        if type(serializer) is TaggedJSONSerializer:
+            try:
+                # serializer.dumps builds a JSON encoder per call; one shared is faster.
+                return {name: _encode(serializer.tag(value)) for name, value in values.items()}
+            except TypeError:
+                pass  # dumps names the part that cannot be stored
+        return {name: serializer.dumps(value) for name, value in values.items()}
 
     def _create(
         self,
         app: SessionApp,
         session: ServerSideSession,
+        current: _IdKey,
         values: dict[str, t.Any],
         fields: dict[str, str],
     ) -> None:
@@ -515,7 +553,6 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             dict.update(session, values)
         session._loaded = True
         lifetime = self.get_lifetime(app, bool(values.get("_permanent", False)))
-        current = t.cast(tuple[_IdKey, ...], self.get_id_keys(app))[0]
         for _attempt in range(3):
             if self.store.create(store_key_for(current.hash_key, session.sid), fields, lifetime):
                 return
