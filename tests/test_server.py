@@ -528,3 +528,63 @@ def test_flask_session_interface(store: Store) -> None:
     client.get("/logout")
     assert client.get_cookie("session") is None
     assert client.get("/dump").json == {}
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def test_tagged_values_round_trip_through_the_store(store: Store) -> None:
+    import uuid
+    from datetime import datetime, timezone
+
+    values = {
+        "tuple": (1, "two"),
+        "bytes": b"\x00\xff",
+        "when": datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc),
+        "id": uuid.UUID(int=7),
+        "nested": {"a": [1, {"b": None}]},
+    }
+    seen: dict[str, t.Any] = {}
+
+    def app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        session = get_session(environ)
+        if environ["PATH_INFO"] == "/write":
+            session.update(values)
+        else:
+            seen.update(session.items())
+        start_response("200 OK", [])
+        return [b""]
+
+    test_app = webtest.TestApp(SessionMiddleware(app, {"secret_key": SECRET, "store": store}))
+    test_app.get("/write")
+    test_app.get("/read")
+    assert seen == values
+
+
+def test_a_corrupt_stored_value_is_dropped_and_the_rest_kept(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"a": "1", "b": "2"}))
+    assert cookie is not None
+    key = store_key_for(hash_key(), sid_of(cookie))
+    store.apply(key, {"bad": "{not json", "comma": "1,2"}, [])
+    assert app.get("/dump").json == {"a": "1", "b": "2"}
+
+
+def test_a_value_that_cannot_be_stored_names_its_place() -> None:
+    def app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        get_session(environ)["cart"] = [1, object()]
+        start_response("200 OK", [])
+        return [b""]
+
+    test_app = webtest.TestApp(SessionMiddleware(app, {"secret_key": SECRET, "store": "memory://"}))
+    with pytest.raises(TypeError, match=r"session\['cart'\]\[1\]"):
+        test_app.get("/")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x", 'é"\\\u2028', "", 0, -5, 10**30, True, False, None, 1.5, [1, "a"], {"a": (1, 2)}, b"x"],
+)
+def test_fields_are_what_the_serializer_writes(value: t.Any) -> None:
+    interface = ServerSideSessionInterface()
+    assert interface.dump_fields({"k": value}) == {"k": interface.serializer.dumps(value)}

@@ -7,8 +7,8 @@ What travels where:
   :mod:`secrets`; ``family`` (48 bits) is kept by :meth:`ServerSideSession.regenerate`
   so a session and its successors share a Redis Cluster hash slot. It is not
   a secret: the token is.
-- The cookie is the id signed with itsdangerous (the same derived-key signer
-  as cookie sessions, its own salt), so a forged id costs no store lookup.
+- The cookie is the id signed with itsdangerous (keys derived once, as for
+  cookie sessions; its own salt; SHA-256), so a forged id costs no store lookup.
 - The store key is ``{family}`` + an HMAC of the id under a key derived from
   the secret key: a dump of the store yields no usable cookie.
 
@@ -60,7 +60,8 @@ _STORE_KEY_CONTEXT = b"wsgi_sessions.server-side store key"
 def new_session_id(family: str | None = None) -> str:
     """A fresh id; ``family`` (the part before the dot) is kept on regenerate."""
     if family is None:
-        family = secrets.token_urlsafe(6)
+        text = secrets.token_urlsafe(30)  # 240 bits: 48 for the family, 192 for the token
+        return f"{text[:8]}.{text[8:]}"
     return f"{family}.{secrets.token_urlsafe(24)}"
 
 
@@ -72,6 +73,21 @@ def store_key_for(hash_key: bytes, sid: str) -> str:
 
 _MISSING: t.Any = object()
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_SCALARS: dict[type, Callable[[t.Any], str]] = {
+    str: _encode_str,
+    int: int.__repr__,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+
+
+def _dump_fast(serializer: TaggedJSONSerializer, value: t.Any) -> str:
+    """What ``serializer.dumps(value)`` returns, without its per-call encoder."""
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
+    return _encode(serializer.tag(value))
 
 
 def _loads_or_missing(loads: Callable[[str], t.Any], text: str) -> t.Any:
@@ -113,7 +129,8 @@ class ServerSideSession(SecureCookieSession):
     """A session whose data lives in a store, loaded on first read.
 
     On top of the cookie session's change tracking it records which keys were
-    set and deleted, so that only those are written. ``sid`` is the session
+    set and deleted, so that only those are written (setting ``modified = True``
+    without changing any key writes every loaded key). ``sid`` is the session
     id (issued on first use for a new session); ``new`` is True when the
     session was created in this request.
     """
@@ -123,7 +140,6 @@ class ServerSideSession(SecureCookieSession):
     _doomed: tuple[str, ...] = ()  # store keys to delete (invalidate)
     _rename_from: str | None = None  # store key to rename (regenerate)
     _store_error: SessionStoreError | None = None
-    _write_all = False  # `modified = True` was set explicitly
 
     def __init__(
         self,
@@ -142,18 +158,8 @@ class ServerSideSession(SecureCookieSession):
         self._loads = loads
         self.new = store_key is None
         self._loaded = fetch is None  # a new session has nothing to load
-        self._set_keys: set[str] = set()
-        self._deleted_keys: set[str] = set()
-
-    @property
-    def modified(self) -> bool:
-        """As for cookie sessions; setting it True writes every loaded key."""
-        return SecureCookieSession.modified.fget(self)  # type: ignore[attr-defined,no-any-return]
-
-    @modified.setter
-    def modified(self, value: bool) -> None:
-        SecureCookieSession.modified.fset(self, value)  # type: ignore[attr-defined]
-        self._write_all = value
+        # key -> True (set here) or False (deleted here): what to write
+        self._touched: dict[str, bool] = {}
 
     @property
     def permanent(self) -> bool:
@@ -207,9 +213,9 @@ class ServerSideSession(SecureCookieSession):
                 raise ValueError("stored values do not match their keys")
         except ValueError:
             values = [_loads_or_missing(loads, text) for text in fields.values()]
-        changed_here = self._set_keys or self._deleted_keys
+        touched = self._touched
         for name, value in zip(names, values, strict=True):
-            if changed_here and (name in self._set_keys or name in self._deleted_keys):
+            if touched and name in touched:
                 continue  # changed in this request before the first read: ours wins
             if value is not _MISSING:
                 dict.__setitem__(self, name, value)
@@ -220,14 +226,6 @@ class ServerSideSession(SecureCookieSession):
         self._store_key = None
         self._rename_from = None
         self.new = True
-
-    def _record_set(self, key: str) -> None:
-        self._set_keys.add(key)
-        self._deleted_keys.discard(key)
-
-    def _record_delete(self, key: str) -> None:
-        self._deleted_keys.add(key)
-        self._set_keys.discard(key)
 
     # -- reads (load first) ----------------------------------------------------
 
@@ -285,7 +283,7 @@ class ServerSideSession(SecureCookieSession):
 
     def __setitem__(self, key: str, value: t.Any) -> None:
         super().__setitem__(key, value)
-        self._record_set(key)
+        self._touched[key] = True
 
     def update(self, *args: t.Any, **kwargs: t.Any) -> None:
         for key, value in dict(*args, **kwargs).items():
@@ -295,30 +293,29 @@ class ServerSideSession(SecureCookieSession):
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()
         super().__delitem__(key)
-        self._record_delete(key)
+        self._touched[key] = False
 
     def setdefault(self, key: str, default: t.Any = None) -> t.Any:
         self._ensure_loaded()
         if not dict.__contains__(self, key):
-            self._record_set(key)
+            self._touched[key] = True
         return super().setdefault(key, default)
 
     def pop(self, key: str, *default: t.Any) -> t.Any:
         self._ensure_loaded()
         if dict.__contains__(self, key):
-            self._record_delete(key)
+            self._touched[key] = False
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, t.Any]:
         self._ensure_loaded()
         key, value = super().popitem()
-        self._record_delete(key)
+        self._touched[key] = False
         return key, value
 
     def clear(self) -> None:
         self._ensure_loaded()
-        for key in dict.keys(self):
-            self._record_delete(key)
+        self._touched.update(dict.fromkeys(dict.keys(self), False))
         super().clear()
 
     # -- the id ------------------------------------------------------------------
@@ -335,7 +332,7 @@ class ServerSideSession(SecureCookieSession):
         self._store_key = None
         family = self._sid[:8] if self._sid else None
         self._sid = new_session_id(family)
-        self._changed()
+        self.accessed = True
 
     def invalidate(self) -> None:
         """End the session: its data and id are deleted and the cookie removed.
@@ -346,8 +343,7 @@ class ServerSideSession(SecureCookieSession):
         self._doomed += tuple(key for key in (self._rename_from, self._store_key) if key)
         self._become_fresh()
         dict.clear(self)
-        self._set_keys.clear()
-        self._deleted_keys.clear()
+        self._touched = {}
         self._handed_out = None
         self._loaded = True
         self._from_store = False
@@ -357,23 +353,24 @@ class ServerSideSession(SecureCookieSession):
 
     def _known_permanent(self) -> bool | None:
         """Whether the session is permanent, if known without a store call."""
-        if self._loaded or "_permanent" in self._set_keys or "_permanent" in self._deleted_keys:
+        if self._loaded or "_permanent" in self._touched:
             return bool(dict.get(self, "_permanent", False))
         return None
 
     def _changes(self) -> tuple[dict[str, t.Any], set[str]]:
         """The keys to write (with their values) and the keys to delete."""
-        changed = set(self._set_keys)
+        touched = self._touched
+        changed = {key for key, is_set in touched.items() if is_set}
         if self._handed_out:
             for key, snapshot in self._handed_out.items():
                 if dict.get(self, key, snapshot) != snapshot:
                     changed.add(key)
-        if self._write_all and self._loaded:
+        if self._modified and not touched and not changed and self._loaded:
             changed.update(dict.keys(self))  # `session.modified = True`: write it all
         values = {
             key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
         }
-        return values, set(self._deleted_keys)
+        return values, {key for key, is_set in touched.items() if not is_set}
 
     def __repr__(self) -> str:
         state = "" if self._loaded else " (not loaded)"
@@ -438,10 +435,10 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: SessionApp, request: Request) -> ServerSideSession | None:
         if not app.secret_key:
             return None
-        loads = self.serializer.loads
         value = self.get_session_cookie(app, request)
         if not value:
-            return self.session_class(loads=loads)
+            return self.session_class()
+        loads = self.serializer.loads
         id_keys = self.get_id_keys(app)
         assert id_keys is not None
         for id_key in id_keys:
@@ -455,9 +452,9 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             touch = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
             fetch = partial(self.store.load, store_key, touch)
             return self.session_class(sid=sid, store_key=store_key, fetch=fetch, loads=loads)
-        # Forged, expired or another app's cookie: a fresh session; never logged.
+        # Forged, or another app's cookie: a fresh session; the value is never logged.
         logger.debug("session id cookie rejected")
-        return self.session_class(loads=loads)
+        return self.session_class()
 
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
@@ -478,7 +475,13 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             and dict.get(session, "_permanent")
             and app.config["SESSION_REFRESH_EACH_REQUEST"]
         )
-        if not (session.modified or session._stale_cookie or refresh):
+        if not (
+            session.modified
+            or refresh
+            or session._stale_cookie
+            or session._rename_from is not None
+            or session._doomed
+        ):
             return  # nothing changed, nothing to refresh: no store call, no header
         id_keys = self.get_id_keys(app)
         if id_keys is None:  # the secret key was removed mid-flight
@@ -524,18 +527,26 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         if send_cookie:
             cookie = current.signer.sign(session.sid).decode("ascii")
             self.set_session_cookie(app, response, cookie, self.get_expiration_time(app, session))
-            response.vary.add("Cookie")
+            if not session.accessed:
+                response.vary.add("Cookie")
 
     def dump_fields(self, values: Mapping[str, t.Any]) -> dict[str, str]:
         """Each value as its own tagged-JSON text (a store field)."""
         serializer = self.serializer
         if type(serializer) is TaggedJSONSerializer:
+            # serializer.dumps builds a JSON encoder per call: scalars need none.
             try:
-                # serializer.dumps builds a JSON encoder per call; one shared is faster.
-                return {name: _encode(serializer.tag(value)) for name, value in values.items()}
+                return {name: _dump_fast(serializer, value) for name, value in values.items()}
             except TypeError:
                 pass  # dumps names the part that cannot be stored
-        return {name: serializer.dumps(value) for name, value in values.items()}
+        fields = {}
+        for name, value in values.items():
+            try:
+                fields[name] = serializer.dumps(value)
+            except TypeError:
+                serializer.dumps({name: value})  # raises, naming session['name'][...]
+                raise
+        return fields
 
     def _create(
         self,

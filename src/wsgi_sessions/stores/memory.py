@@ -12,7 +12,7 @@ from .base import MAX_FORWARDS, Store, check_fields
 __all__ = ["MemoryStore"]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Record:
     fields: dict[str, str]
     lifetime: int
