@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import typing as t
@@ -204,26 +205,61 @@ def with_raw_round_trip(app: App, client: redis.Redis, prefix: str) -> App:
 # -- running ------------------------------------------------------------------------------
 
 
-def run(
-    name: str, app: App, cookie_name: str, count: Callable[[], int] | None, seconds: float
-) -> dict[str, tuple[float, int | None]]:
-    cookie = seed_cookie(app, cookie_name)
-    results: dict[str, tuple[float, int | None]] = {}
+Result = dict[str, tuple[float, int | None]]
+
+
+class Contender(t.NamedTuple):
+    name: str
+    app: App
+    count: Callable[[], int] | None
+
+
+def prepare(contender: Contender) -> tuple[dict[str, Callable[[], None]], dict[str, int | None]]:
+    """Seed the session, warm each scenario up and count its round trips."""
+    app, count = contender.app, contender.count
+    cookie = seed_cookie(app, "session")
+    calls: dict[str, Callable[[], None]] = {}
+    trips: dict[str, int | None] = {}
     for scenario in SCENARIOS:
         environ = make_environ(f"/{scenario}", cookie if scenario in ("S1", "S2") else None)
         call_wsgi(app, environ)  # warm up (script loading, connections)
         before = count() if count else 0
         call_wsgi(app, environ)
-        trips = count() - before if count else None
-        micros = measure(lambda environ=environ: call_wsgi(app, environ), seconds=seconds)
-        results[scenario] = (micros, trips)
-    print(f"  measured {name}", file=sys.stderr)
-    return results
+        trips[scenario] = count() - before if count else None
+        calls[scenario] = lambda environ=environ: call_wsgi(app, environ)
+    return calls, trips
+
+
+def measure_all(
+    contenders: list[Contender],
+    floors: dict[str, Callable[[], object]],
+    rounds: int,
+    seconds: float,
+) -> tuple[dict[str, Result], dict[str, float]]:
+    """Round-robin: every contender and floor once per round, the median over
+    rounds, so a machine that gets busier or quieter skews no one."""
+    prepared = {contender.name: prepare(contender) for contender in contenders}
+    samples: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(rounds):
+        for name, func in floors.items():
+            samples.setdefault(("floor", name), []).append(measure(func, seconds=seconds, repeat=1))
+        for name, (calls, _trips) in prepared.items():
+            for scenario, call in calls.items():
+                micros = measure(call, seconds=seconds, repeat=1)
+                samples.setdefault((name, scenario), []).append(micros)
+        print(f"  round {round_ + 1}/{rounds}", file=sys.stderr)
+    rows = {
+        name: {s: (statistics.median(samples[(name, s)]), trips[s]) for s in SCENARIOS}
+        for name, (_calls, trips) in prepared.items()
+    }
+    floor = {name: statistics.median(samples[("floor", name)]) for name in floors}
+    return rows, floor
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=0.3, help="time per measurement run")
+    parser.add_argument("--rounds", type=int, default=7, help="round-robin rounds (median)")
+    parser.add_argument("--seconds", type=float, default=0.2, help="time per measurement")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("WSGI_SESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15"),
@@ -233,48 +269,48 @@ def main() -> None:
     prefix = f"wsgi_sessions_bench:{uuid.uuid4().hex}:"
     client = redis.Redis.from_url(args.redis_url)
     client.ping()
-
-    rows: dict[str, dict[str, tuple[float, int | None]]] = {}
-    floor = {
-        "PING": measure(client.ping, seconds=args.seconds),
-        "HGET": measure(lambda: client.hget(prefix + "floor", "k"), seconds=args.seconds),
-    }
     redis_trips = lambda: counter.sends  # noqa: E731
+    floors: dict[str, Callable[[], object]] = {
+        "PING": client.ping,
+        "HGET": lambda: client.hget(prefix + "floor", "k"),
+    }
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             sqlite_store = SQLiteStore(tmp / "sessions.db")
             sqlite_counter = SQLiteCounter(sqlite_store)
-            plan: list[tuple[str, App, Callable[[], int] | None]] = [
-                ("ours cookie", ours(None), None),
-                ("ours memory", ours(MemoryStore()), None),
-                ("ours sqlite", ours(sqlite_store), lambda: sqlite_counter.statements),
-                ("ours redis", ours(RedisStore(client, prefix=prefix)), redis_trips),
-                ("beaker memory", beaker("memory", tmp, args.redis_url), None),
-                ("beaker file", beaker("file", tmp, args.redis_url), None),
-                ("beaker ext:redis", beaker("ext:redis", tmp, args.redis_url), redis_trips),
-                ("flask-session redis", flask_session(client, prefix + "fs:"), redis_trips),
+            memory_app = ours(MemoryStore())
+            contenders = [
+                Contender("ours cookie", ours(None), None),
+                Contender("ours memory", memory_app, None),
+                Contender("ours sqlite", ours(sqlite_store), lambda: sqlite_counter.statements),
+                Contender("ours redis", ours(RedisStore(client, prefix=prefix)), redis_trips),
+                Contender("beaker memory", beaker("memory", tmp, args.redis_url), None),
+                Contender("beaker file", beaker("file", tmp, args.redis_url), None),
+                Contender(
+                    "beaker ext:redis", beaker("ext:redis", tmp, args.redis_url), redis_trips
+                ),
+                Contender(
+                    "flask-session redis", flask_session(client, prefix + "fs:"), redis_trips
+                ),
+                # Our CPU work and one raw round trip back to back: what a
+                # one-round-trip request costs at best on this machine.
+                Contender(
+                    "floor: ours memory + raw HGET",
+                    with_raw_round_trip(memory_app, client, prefix),
+                    None,
+                ),
             ]
-            for name, app, count in plan:
-                rows[name] = run(name, app, "session", count, args.seconds)
-            # Our CPU work and one raw round trip, back to back: what a
-            # one-round-trip request costs at best on this machine.
-            memory_app = plan[1][1]
-            rows["floor: ours memory + raw HGET"] = run(
-                "floor",
-                with_raw_round_trip(memory_app, client, prefix),
-                "session",
-                None,
-                args.seconds,
-            )
+            rows, floor = measure_all(contenders, floors, args.rounds, args.seconds)
     finally:
         keys = list(client.scan_iter(match=prefix + "*", count=1000)) + sorted(counter.beaker_keys)
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
+    print(f"command: python bench/server.py --rounds {args.rounds} --seconds {args.seconds}")
     report(rows, floor)
 
 
-def report(rows: dict[str, dict[str, tuple[float, int | None]]], floor: dict[str, float]) -> None:
+def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
     raw = floor["HGET"]
     print(f"floor: one raw redis-py round trip: PING {floor['PING']:.1f} µs, HGET {raw:.1f} µs")
     print()

@@ -588,3 +588,20 @@ def test_a_value_that_cannot_be_stored_names_its_place() -> None:
 def test_fields_are_what_the_serializer_writes(value: t.Any) -> None:
     interface = ServerSideSessionInterface()
     assert interface.dump_fields({"k": value}) == {"k": interface.serializer.dumps(value)}
+
+
+def test_flask_config_may_give_the_idle_lifetime_as_seconds() -> None:
+    flask = pytest.importorskip("flask")
+    store = MemoryStore()
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    app.config["SESSION_IDLE_LIFETIME"] = 120
+    app.session_interface = ServerSideSessionInterface(store)
+
+    @app.route("/")
+    def index() -> str:
+        flask.session["a"] = 1
+        return "ok"
+
+    app.test_client().get("/")
+    assert [record.lifetime for record in store._records.values()] == [120]

@@ -30,6 +30,7 @@ import re
 import secrets
 import typing as t
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import lru_cache, partial
 
 from itsdangerous import BadSignature, Signer
@@ -135,6 +136,13 @@ class ServerSideSession(SecureCookieSession):
     session was created in this request.
     """
 
+    # Defaults for a session created in this request (most anonymous requests).
+    _sid: str | None = None
+    _store_key: str | None = None  # the record this request found (or may find)
+    _fetch: Callable[[], Mapping[str, str] | None] | None = None
+    _loads: Callable[[str], t.Any] | None = None
+    new = True
+    _loaded = True  # a new session has nothing to load
     _from_store = False  # loaded, and found in the store
     _stale_cookie = False  # a cookie named a session the store does not have
     _doomed: tuple[str, ...] = ()  # store keys to delete (invalidate)
@@ -151,13 +159,13 @@ class ServerSideSession(SecureCookieSession):
         loads: Callable[[str], t.Any] | None = None,
     ) -> None:
         super().__init__(initial)
-        self._sid = sid
-        #: Store key of the record this request found (or may find) in the store.
-        self._store_key = store_key
-        self._fetch = fetch
-        self._loads = loads
-        self.new = store_key is None
-        self._loaded = fetch is None  # a new session has nothing to load
+        if store_key is not None:  # a cookie named it: load on first read
+            self._sid = sid
+            self._store_key = store_key
+            self._fetch = fetch
+            self._loads = loads
+            self.new = False
+            self._loaded = fetch is None
         # key -> True (set here) or False (deleted here): what to write
         self._touched: dict[str, bool] = {}
 
@@ -428,7 +436,9 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             configured = app.config.get("SESSION_IDLE_LIFETIME")
             if configured is None:
                 lifetime = DEFAULT_IDLE_LIFETIME
-            else:
+            elif isinstance(configured, timedelta):
+                lifetime = configured
+            else:  # Flask's app.config may hold seconds or "12h"
                 lifetime = to_timedelta("SESSION_IDLE_LIFETIME", configured)
         return max(1, int(lifetime.total_seconds()))
 

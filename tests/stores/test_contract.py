@@ -161,3 +161,12 @@ def test_purge_expired(store: Store) -> None:
     assert store.purge_expired() == 0
     assert store.load("{fam00001}short1") is None
     assert store.load("{fam00003}long") == {"a": "1"}
+
+
+def test_a_zero_grace_rename_forwards_nothing(store: Store, other_store: Store) -> None:
+    store.moved_grace = 0
+    other_store.moved_grace = 0
+    store.create(KEY, {"a": "1"}, 60)
+    assert store.rename(KEY, "{fam00001}new")
+    assert other_store.apply(KEY, {"late": "2"}, []) is False
+    assert store.load("{fam00001}new") == {"a": "1"}
