@@ -31,12 +31,14 @@ class CountingStore(Store):
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.calls: Counter[str] = Counter()
+        self.touches: list[bool] = []
 
     def total(self) -> int:
         return sum(self.calls.values())
 
     def load(self, key: str, touch: bool = False) -> dict[str, str] | None:
         self.calls["load"] += 1
+        self.touches.append(touch)
         return self.inner.load(key, touch)
 
     def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
@@ -605,3 +607,12 @@ def test_flask_config_may_give_the_idle_lifetime_as_seconds() -> None:
 
     app.test_client().get("/")
     assert [record.lifetime for record in store._records.values()] == [120]
+
+
+@pytest.mark.parametrize(("refresh", "touch"), [("true", True), ("false", False)])
+def test_a_read_refreshes_the_expiry_only_when_configured(refresh: str, touch: bool) -> None:
+    counting = CountingStore(MemoryStore())
+    app = make_app(counting, refresh_each_request=refresh)
+    app.get("/set", {"a": "1"})
+    app.get("/read", {"key": "a"})
+    assert counting.touches == [touch]

@@ -399,6 +399,11 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
     a browser session lives unused; default one day). With
     ``SESSION_REFRESH_EACH_REQUEST`` on, reading a session pushes its expiry
     forward in the same store call as the load.
+
+    A failing store raises :class:`~wsgi_sessions.SessionStoreError` from the
+    first read and again from ``save_session``; SessionMiddleware answers 503.
+    Under Flask it is Flask's 500 unless the app registers an error handler
+    for ``SessionStoreError``.
     """
 
     #: Separates id signatures from cookie-session signatures made with the same key.
