@@ -16,6 +16,7 @@ from .errors import SessionCookieTooLarge, SessionError, SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
 from .middleware import SessionMiddleware, get_session
 from .serialization import TaggedJSONSerializer
+from .server import ServerSideSession, ServerSideSessionInterface
 from .sessions import NullSession, SecureCookieSession, SessionMixin
 from .settings import parse_settings
 
@@ -23,6 +24,8 @@ __all__ = [
     "NullSession",
     "SecureCookieSession",
     "SecureCookieSessionInterface",
+    "ServerSideSession",
+    "ServerSideSessionInterface",
     "SessionCookieTooLarge",
     "SessionError",
     "SessionInterface",

@@ -15,9 +15,17 @@ import typing as t
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-__all__ = ["DEFAULT_ENVIRON_KEY", "parse_settings", "to_bool", "to_timedelta"]
+__all__ = [
+    "DEFAULT_ENVIRON_KEY",
+    "DEFAULT_IDLE_LIFETIME",
+    "parse_settings",
+    "to_bool",
+    "to_timedelta",
+]
 
 DEFAULT_ENVIRON_KEY = "wsgi_sessions.session"
+#: How long a server-side browser (non-permanent) session lives unused.
+DEFAULT_IDLE_LIFETIME = timedelta(days=1)
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -181,6 +189,7 @@ _SETTINGS: dict[str, _Setting] = {
     "max_cookie_size": _Setting("MAX_COOKIE_SIZE", 4093, _to_size),
     "environ_key": _Setting("ENVIRON_KEY", DEFAULT_ENVIRON_KEY, _to_environ_key),
     "store": _Setting("SESSION_STORE", None, _to_store),
+    "idle_lifetime": _Setting("SESSION_IDLE_LIFETIME", DEFAULT_IDLE_LIFETIME, to_timedelta),
 }
 
 

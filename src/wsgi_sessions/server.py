@@ -1,0 +1,586 @@
+"""Server-side sessions: the cookie carries a signed random id, the data lives
+in a :class:`~wsgi_sessions.stores.Store`.
+
+What travels where:
+
+- The session id is ``family.token``: ``token`` holds 192 random bits from
+  :mod:`secrets`; ``family`` (48 bits) is kept by :meth:`ServerSideSession.regenerate`
+  so a session and its successors share a Redis Cluster hash slot. It is not
+  a secret: the token is.
+- The cookie is the id signed with itsdangerous (keys derived once, as for
+  cookie sessions; its own salt; SHA-256), so a forged id costs no store lookup.
+- The store key is ``{family}`` + an HMAC of the id under a key derived from
+  the secret key: a dump of the store yields no usable cookie.
+
+The session is loaded on its first read, with the expiry refresh in the same
+store call; a key written without being read is sent as a blind per-key
+write, applied only if the session still exists. Only changed keys are
+written, so overlapping requests of one user that change different keys both
+survive, and an invalidated session is never written back to life.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import typing as t
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from functools import lru_cache, partial
+
+from itsdangerous import BadSignature, Signer
+
+from .errors import SessionStoreError
+from .interface import (
+    SecureCookieSessionInterface,
+    SessionApp,
+    SessionResponse,
+    _make_signing_serializer,
+)
+from .serialization import TaggedJSONSerializer
+from .sessions import SecureCookieSession, SessionMixin
+from .settings import DEFAULT_IDLE_LIFETIME, to_timedelta
+from .stores import MemoryStore, Store, store_from_url
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from werkzeug.wrappers import Request
+
+__all__ = ["ServerSideSession", "ServerSideSessionInterface"]
+
+logger = logging.getLogger("wsgi_sessions")
+
+_SID = re.compile(r"[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{32}")
+_STORE_KEY_CONTEXT = b"wsgi_sessions.server-side store key"
+
+
+def new_session_id(family: str | None = None) -> str:
+    """A fresh id; ``family`` (the part before the dot) is kept on regenerate."""
+    if family is None:
+        text = secrets.token_urlsafe(30)  # 240 bits: 48 for the family, 192 for the token
+        return f"{text[:8]}.{text[8:]}"
+    return f"{family}.{secrets.token_urlsafe(24)}"
+
+
+def store_key_for(hash_key: bytes, sid: str) -> str:
+    """The store key of ``sid``: its family as a hash tag, then a keyed hash."""
+    digest = hmac.digest(hash_key, sid.encode(), "sha256")
+    return "{" + sid[:8] + "}" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+_MISSING: t.Any = object()
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_SCALARS: dict[type, Callable[[t.Any], str]] = {
+    str: _encode_str,
+    int: int.__repr__,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+
+
+def _dump_fast(serializer: TaggedJSONSerializer, value: t.Any) -> str:
+    """What ``serializer.dumps(value)`` returns, without its per-call encoder."""
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
+    return _encode(serializer.tag(value))
+
+
+def _loads_or_missing(loads: Callable[[str], t.Any], text: str) -> t.Any:
+    """One stored value, or _MISSING (logged) when it is not valid tagged JSON."""
+    try:
+        return loads(text)
+    except ValueError:
+        logger.warning("session value dropped: it is not valid tagged JSON")
+        return _MISSING
+
+
+class _IdKey(t.NamedTuple):
+    signer: Signer
+    hash_key: bytes
+
+
+@lru_cache(maxsize=32)
+def _id_keys(
+    secret_keys: tuple[str | bytes, ...], salt: str, key_derivation: str, digest_method: t.Any
+) -> tuple[_IdKey, ...]:
+    """One (signer, store-hash key) pair per secret key, the current key first.
+
+    Each key keeps its own store hash: a session whose cookie verifies under a
+    fallback key is still found after a key rotation, until it is regenerated
+    (at the next login) under the current key.
+    """
+    pairs = []
+    for key in secret_keys:
+        serializer = _make_signing_serializer((key,), salt, key_derivation, digest_method, None)
+        derived = serializer.secret_keys[-1]  # derived once, there
+        # A plain Signer: the store decides when a session expires, not a timestamp.
+        signer = Signer(derived, salt=salt, key_derivation="none", digest_method=digest_method)
+        hash_key = hmac.digest(derived, _STORE_KEY_CONTEXT, "sha256")
+        pairs.append(_IdKey(signer, hash_key))
+    return tuple(pairs)
+
+
+class ServerSideSession(SecureCookieSession):
+    """A session whose data lives in a store, loaded on first read.
+
+    On top of the cookie session's change tracking it records which keys were
+    set and deleted, so that only those are written (setting ``modified = True``
+    without changing any key writes every loaded key). ``sid`` is the session
+    id (issued on first use for a new session); ``new`` is True when the
+    session was created in this request.
+    """
+
+    # Defaults for a session created in this request (most anonymous requests).
+    _sid: str | None = None
+    _store_key: str | None = None  # the record this request found (or may find)
+    _fetch: Callable[[], Mapping[str, str] | None] | None = None
+    _loads: Callable[[str], t.Any] | None = None
+    new = True
+    _loaded = True  # a new session has nothing to load
+    _from_store = False  # loaded, and found in the store
+    _stale_cookie = False  # a cookie named a session the store does not have
+    _doomed: tuple[str, ...] = ()  # store keys to delete (invalidate)
+    _rename_from: str | None = None  # store key to rename (regenerate)
+    _store_error: SessionStoreError | None = None
+
+    def __init__(
+        self,
+        initial: Mapping[str, t.Any] | None = None,
+        *,
+        sid: str | None = None,
+        store_key: str | None = None,
+        fetch: Callable[[], Mapping[str, str] | None] | None = None,
+        loads: Callable[[str], t.Any] | None = None,
+    ) -> None:
+        super().__init__(initial)
+        if store_key is not None:  # a cookie named it: load on first read
+            self._sid = sid
+            self._store_key = store_key
+            self._fetch = fetch
+            self._loads = loads
+            self.new = False
+            self._loaded = fetch is None
+        # key -> True (set here) or False (deleted here): what to write
+        self._touched: dict[str, bool] = {}
+
+    @property
+    def permanent(self) -> bool:
+        """As for cookie sessions; known without a load once written here."""
+        known = self._known_permanent()
+        if known is None:
+            return super().permanent
+        self.accessed = True
+        return known
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        self["_permanent"] = bool(value)
+
+    @property
+    def sid(self) -> str:
+        """The session id (never log it: it is the user's credential)."""
+        if self._sid is None:
+            self._sid = new_session_id()
+        return self._sid
+
+    # -- loading -----------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        assert self._fetch is not None
+        try:
+            fields = self._fetch()
+        except SessionStoreError as exc:
+            # Remembered so that saving fails too: a framework that turns the
+            # exception into its own error page must still not answer as if
+            # the session worked.
+            self._store_error = exc
+            raise
+        self._loaded = True
+        if fields is None:
+            self._become_fresh()
+            self._stale_cookie = True
+            return
+        self._from_store = True
+        if not fields:
+            return
+        loads = self._loads
+        assert loads is not None
+        names = list(fields)
+        # One parse for all values (each is a JSON text): a JSON array of them.
+        try:
+            values = loads("[" + ",".join(fields.values()) + "]")
+            if len(values) != len(names):  # a corrupt value holding a comma
+                raise ValueError("stored values do not match their keys")
+        except ValueError:
+            values = [_loads_or_missing(loads, text) for text in fields.values()]
+        touched = self._touched
+        for name, value in zip(names, values, strict=True):
+            if touched and name in touched:
+                continue  # changed in this request before the first read: ours wins
+            if value is not _MISSING:
+                dict.__setitem__(self, name, value)
+
+    def _become_fresh(self) -> None:
+        """Unknown, expired or dead in the store: never adopt the id."""
+        self._sid = None
+        self._store_key = None
+        self._rename_from = None
+        self.new = True
+
+    # -- reads (load first) ----------------------------------------------------
+
+    def __getitem__(self, key: str) -> t.Any:
+        self._ensure_loaded()
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        self._ensure_loaded()
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._ensure_loaded()
+        return super().__contains__(key)
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return super().__len__()
+
+    def __iter__(self) -> t.Iterator[str]:
+        self._ensure_loaded()
+        return super().__iter__()
+
+    def keys(self) -> t.KeysView[str]:  # type: ignore[override]
+        self._ensure_loaded()
+        return super().keys()
+
+    def values(self) -> t.ValuesView[t.Any]:  # type: ignore[override]
+        self._ensure_loaded()
+        return super().values()
+
+    def items(self) -> t.ItemsView[str, t.Any]:  # type: ignore[override]
+        self._ensure_loaded()
+        return super().items()
+
+    def copy(self) -> dict[str, t.Any]:
+        self._ensure_loaded()
+        return super().copy()
+
+    def __eq__(self, other: object) -> bool:
+        self._ensure_loaded()
+        return super().__eq__(other)
+
+    __hash__ = None
+
+    def as_dict(self) -> dict[str, t.Any]:
+        self._ensure_loaded()
+        return super().as_dict()
+
+    def is_empty(self) -> bool:
+        self._ensure_loaded()
+        return super().is_empty()
+
+    # -- writes (per key; a plain set needs no load) -----------------------------
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        super().__setitem__(key, value)
+        self._touched[key] = True
+
+    def update(self, *args: t.Any, **kwargs: t.Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        self._ensure_loaded()
+        super().__delitem__(key)
+        self._touched[key] = False
+
+    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        self._ensure_loaded()
+        if not dict.__contains__(self, key):
+            self._touched[key] = True
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: t.Any) -> t.Any:
+        self._ensure_loaded()
+        if dict.__contains__(self, key):
+            self._touched[key] = False
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, t.Any]:
+        self._ensure_loaded()
+        key, value = super().popitem()
+        self._touched[key] = False
+        return key, value
+
+    def clear(self) -> None:
+        self._ensure_loaded()
+        self._touched.update(dict.fromkeys(dict.keys(self), False))
+        super().clear()
+
+    # -- the id ------------------------------------------------------------------
+
+    def regenerate(self) -> None:
+        """Give the session a new id, keeping its data; the old id dies.
+
+        Call it when privileges change (login), so that an id an attacker
+        planted or saw before is worth nothing afterwards.
+        """
+        self._ensure_loaded()  # its permanence decides the new cookie's expiry
+        if self._store_key is not None and self._rename_from is None:
+            self._rename_from = self._store_key
+        self._store_key = None
+        family = self._sid[:8] if self._sid else None
+        self._sid = new_session_id(family)
+        self.accessed = True
+
+    def invalidate(self) -> None:
+        """End the session: its data and id are deleted and the cookie removed.
+
+        Keys written afterwards (a "you are logged out" message) start a new
+        session with a new id.
+        """
+        self._doomed += tuple(key for key in (self._rename_from, self._store_key) if key)
+        self._become_fresh()
+        dict.clear(self)
+        self._touched = {}
+        self._handed_out = None
+        self._loaded = True
+        self._from_store = False
+        self._changed()
+
+    # -- for the interface -----------------------------------------------------------
+
+    def _known_permanent(self) -> bool | None:
+        """Whether the session is permanent, if known without a store call."""
+        if self._loaded or "_permanent" in self._touched:
+            return bool(dict.get(self, "_permanent", False))
+        return None
+
+    def _changes(self) -> tuple[dict[str, t.Any], set[str]]:
+        """The keys to write (with their values) and the keys to delete."""
+        touched = self._touched
+        changed = {key for key, is_set in touched.items() if is_set}
+        if self._handed_out:
+            for key, snapshot in self._handed_out.items():
+                if dict.get(self, key, snapshot) != snapshot:
+                    changed.add(key)
+        if self._modified and not touched and not changed and self._loaded:
+            changed.update(dict.keys(self))  # `session.modified = True`: write it all
+        values = {
+            key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
+        }
+        return values, {key for key, is_set in touched.items() if not is_set}
+
+    def __repr__(self) -> str:
+        state = "" if self._loaded else " (not loaded)"
+        return f"<{type(self).__name__}{state} {dict.__repr__(self)}>"
+
+
+class ServerSideSessionInterface(SecureCookieSessionInterface):
+    """Sessions kept in a store, the cookie holding only a signed id.
+
+    ``store`` is a :class:`~wsgi_sessions.stores.Store`, a store URL
+    (``memory://``, ``sqlite:///sessions.db``, ``redis://127.0.0.1:6379/0``)
+    or None for a :class:`~wsgi_sessions.stores.MemoryStore`. Works from
+    :class:`~wsgi_sessions.SessionMiddleware` (``interface=`` or the ``store``
+    setting) and as a Flask ``app.session_interface``.
+
+    Configuration is read from ``app.config`` on every call, as for cookie
+    sessions; besides Flask's keys it reads ``SESSION_IDLE_LIFETIME`` (how long
+    a browser session lives unused; default one day). With
+    ``SESSION_REFRESH_EACH_REQUEST`` on, reading a session pushes its expiry
+    forward in the same store call as the load.
+
+    A failing store raises :class:`~wsgi_sessions.SessionStoreError` from the
+    first read and again from ``save_session``; SessionMiddleware answers 503.
+    Under Flask it is Flask's 500 unless the app registers an error handler
+    for ``SessionStoreError``.
+    """
+
+    #: Separates id signatures from cookie-session signatures made with the same key.
+    salt = "wsgi_sessions.server-side-session-id"
+    #: No cookie compatibility to keep here, so SHA-256 (OpenSSL's, the fast HMAC path).
+    digest_method = staticmethod(hashlib.sha256)
+    session_class = ServerSideSession
+
+    def __init__(self, store: Store | str | None = None) -> None:
+        if store is None:
+            store = MemoryStore()
+        elif isinstance(store, str):
+            store = store_from_url(store)
+        elif not isinstance(store, Store):
+            raise TypeError(
+                f"setting 'store' must be a store URL or a Store, got {type(store).__name__}"
+            )
+        self.store = store
+
+    def get_id_keys(self, app: SessionApp) -> tuple[_IdKey, ...] | None:
+        """The (cached) signers and store-hash keys, current key first; None
+        without a secret key."""
+        secret_key = app.secret_key
+        if not secret_key:
+            return None
+        fallbacks = app.config.get("SECRET_KEY_FALLBACKS")
+        keys = (secret_key, *fallbacks) if fallbacks else (secret_key,)
+        return _id_keys(keys, self.salt, self.key_derivation, self.digest_method)
+
+    def get_lifetime(self, app: SessionApp, permanent: bool) -> int:
+        """Seconds a session lives in the store after its last use."""
+        if permanent:
+            lifetime = app.permanent_session_lifetime
+        else:
+            configured = app.config.get("SESSION_IDLE_LIFETIME")
+            if configured is None:
+                lifetime = DEFAULT_IDLE_LIFETIME
+            elif isinstance(configured, timedelta):
+                lifetime = configured
+            else:  # Flask's app.config may hold seconds or "12h"
+                lifetime = to_timedelta("SESSION_IDLE_LIFETIME", configured)
+        return max(1, int(lifetime.total_seconds()))
+
+    def open_session(self, app: SessionApp, request: Request) -> ServerSideSession | None:
+        if not app.secret_key:
+            return None
+        value = self.get_session_cookie(app, request)
+        if not value:
+            return self.session_class()
+        loads = self.serializer.loads
+        id_keys = self.get_id_keys(app)
+        assert id_keys is not None
+        for id_key in id_keys:
+            try:
+                sid = id_key.signer.unsign(value).decode("ascii", "replace")
+            except BadSignature:
+                continue
+            if not _SID.fullmatch(sid):
+                break
+            store_key = store_key_for(id_key.hash_key, sid)
+            touch = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
+            fetch = partial(self.store.load, store_key, touch)
+            return self.session_class(sid=sid, store_key=store_key, fetch=fetch, loads=loads)
+        # Forged, or another app's cookie: a fresh session; the value is never logged.
+        logger.debug("session id cookie rejected")
+        return self.session_class()
+
+    def save_session(
+        self, app: SessionApp, session: SessionMixin, response: SessionResponse
+    ) -> None:
+        if not isinstance(session, ServerSideSession):
+            raise TypeError(
+                f"ServerSideSessionInterface saves ServerSideSession, got {type(session).__name__}"
+            )
+        if session._store_error is not None:
+            raise SessionStoreError(
+                "the session store failed while this request read the session"
+            ) from session._store_error
+        if session.accessed:
+            response.vary.add("Cookie")
+        # A permanent session read here gets its cookie's expiry pushed forward.
+        refresh = bool(
+            session._from_store
+            and dict.get(session, "_permanent")
+            and app.config["SESSION_REFRESH_EACH_REQUEST"]
+        )
+        if not (
+            session.modified
+            or refresh
+            or session._stale_cookie
+            or session._rename_from is not None
+            or session._doomed
+        ):
+            return  # nothing changed, nothing to refresh: no store call, no header
+        id_keys = self.get_id_keys(app)
+        if id_keys is None:  # the secret key was removed mid-flight
+            return
+        current = id_keys[0]
+        store = self.store
+        for doomed in session._doomed:
+            store.delete(doomed)
+
+        key = session._store_key
+        renamed = False
+        if session._rename_from is not None:
+            new_key = store_key_for(current.hash_key, session.sid)
+            renamed = store.rename(session._rename_from, new_key)
+            key = new_key if renamed else None
+
+        if session._loaded and dict.__len__(session) == 0:
+            if key is not None:
+                store.delete(key)
+            if session.modified or session._stale_cookie:
+                self.delete_session_cookie(app, response)
+                response.vary.add("Cookie")
+            return
+
+        values, deleted = session._changes()
+        fields = self.dump_fields(values)
+        permanent = session._known_permanent()
+        send_cookie = (
+            renamed
+            or "_permanent" in values
+            or "_permanent" in deleted
+            or (refresh and bool(permanent))
+        )
+        if key is not None and (fields or deleted):
+            lifetime = None if permanent is None else self.get_lifetime(app, permanent)
+            if not store.apply(key, fields, deleted, lifetime):
+                key = None  # gone meanwhile (invalidated, expired): never resurrect it
+        if key is None:
+            if not fields:
+                return
+            self._create(app, session, current, values, fields)
+            send_cookie = True
+        if send_cookie:
+            cookie = current.signer.sign(session.sid).decode("ascii")
+            self.set_session_cookie(app, response, cookie, self.get_expiration_time(app, session))
+            if not session.accessed:
+                response.vary.add("Cookie")
+
+    def dump_fields(self, values: Mapping[str, t.Any]) -> dict[str, str]:
+        """Each value as its own tagged-JSON text (a store field)."""
+        serializer = self.serializer
+        if type(serializer) is TaggedJSONSerializer:
+            # serializer.dumps builds a JSON encoder per call: scalars need none.
+            try:
+                return {name: _dump_fast(serializer, value) for name, value in values.items()}
+            except TypeError:
+                pass  # dumps names the part that cannot be stored
+        fields = {}
+        for name, value in values.items():
+            try:
+                fields[name] = serializer.dumps(value)
+            except TypeError:
+                serializer.dumps({name: value})  # raises, naming session['name'][...]
+                raise
+        return fields
+
+    def _create(
+        self,
+        app: SessionApp,
+        session: ServerSideSession,
+        current: _IdKey,
+        values: dict[str, t.Any],
+        fields: dict[str, str],
+    ) -> None:
+        """Store what this request wrote as a new session with a new id."""
+        if not session.new or session._from_store:
+            # The session it belonged to is gone: keep only this request's writes.
+            session._become_fresh()
+            dict.clear(session)
+            dict.update(session, values)
+        session._loaded = True
+        lifetime = self.get_lifetime(app, bool(values.get("_permanent", False)))
+        for _attempt in range(3):
+            if self.store.create(store_key_for(current.hash_key, session.sid), fields, lifetime):
+                return
+            session._sid = None  # 192 random bits collided: draw again
+        raise SessionStoreError("the session store refused three new session ids in a row")

@@ -1,0 +1,62 @@
+"""Server-side session stores, and :func:`store_from_url` to pick one by URL."""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import unquote, urlsplit
+
+from .base import Store
+from .memory import MemoryStore
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from .redis import RedisStore
+    from .sqlite import SQLiteStore
+
+__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "store_from_url"]
+
+
+def __getattr__(name: str) -> t.Any:
+    # `import wsgi_sessions` brings in this package (the server-side interface
+    # defaults to MemoryStore); the SQLite and Redis stores, and sqlite3 or
+    # redis-py behind them, load only when asked for.
+    if name == "RedisStore":
+        from .redis import RedisStore
+
+        return RedisStore
+    if name == "SQLiteStore":
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore
+    raise AttributeError(name)
+
+
+def store_from_url(url: str) -> Store:
+    """A store for ``url``: ``memory://``, ``sqlite:///relative.db``,
+    ``sqlite:////absolute/path.db``, ``redis://host:port/db`` (also
+    ``rediss://`` and ``unix://``, passed to redis-py as they are).
+
+    A URL of another kind is a :class:`ValueError` naming the ``store`` setting.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"setting 'store' must be a URL or a Store, got {type(url).__name__}")
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "memory":
+        return MemoryStore()
+    if scheme == "sqlite":
+        # sqlite:///x.db -> "x.db"; sqlite:////var/x.db -> "/var/x.db" (SQLAlchemy's convention)
+        rest = url.split(":", 1)[1]
+        if not rest.startswith("///") or len(rest) == 3:
+            raise ValueError(
+                f"setting 'store': an SQLite URL is sqlite:///relative/path.db or "
+                f"sqlite:////absolute/path.db, got {url!r}"
+            )
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(unquote(rest[3:]))
+    if scheme in ("redis", "rediss", "unix"):
+        from .redis import RedisStore
+
+        return RedisStore(url)
+    raise ValueError(
+        f"setting 'store' must be a memory://, sqlite:/// or redis:// URL, got {url!r}"
+    )

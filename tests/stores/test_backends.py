@@ -1,0 +1,146 @@
+"""What is particular to each backend: URLs, SQLite across processes, Redis clients."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from wsgi_sessions.stores import MemoryStore, SQLiteStore, store_from_url
+
+KEY = "{backend1}session"
+
+
+# -- store_from_url -------------------------------------------------------------------------
+
+
+def test_store_from_url_memory() -> None:
+    assert isinstance(store_from_url("memory://"), MemoryStore)
+
+
+def test_store_from_url_sqlite_absolute_and_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    absolute = store_from_url(f"sqlite:///{tmp_path}/abs.db")
+    assert isinstance(absolute, SQLiteStore)
+    assert absolute.path == f"{tmp_path}/abs.db"
+    monkeypatch.chdir(tmp_path)
+    relative = store_from_url("sqlite:///rel.db")
+    assert isinstance(relative, SQLiteStore)
+    assert relative.path == "rel.db"
+    assert (tmp_path / "rel.db").exists()
+
+
+def test_store_from_url_redis(redis_url: str) -> None:
+    from wsgi_sessions.stores.redis import RedisStore
+
+    store = store_from_url(redis_url)
+    assert isinstance(store, RedisStore)
+    store.close()
+
+
+@pytest.mark.parametrize("url", ["mongodb://x", "sqlite://x.db", "sqlite:///", "nothing"])
+def test_store_from_url_refuses_other_urls(url: str) -> None:
+    with pytest.raises(ValueError, match="store"):
+        store_from_url(url)
+
+
+def test_a_bad_sqlite_table_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="table"):
+        SQLiteStore(tmp_path / "x.db", table="sessions; DROP TABLE x")
+
+
+def test_importing_the_package_imports_no_redis_and_no_framework() -> None:
+    code = (
+        "import sys, wsgi_sessions, wsgi_sessions.stores, wsgi_sessions.server\n"
+        "bad = [m for m in ('redis', 'flask', 'pyramid', 'bottle', 'falcon') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- SQLite: separate processes on one file -------------------------------------------------
+
+
+def _sqlite_writer(path: str, index: int, rounds: int) -> None:
+    store = SQLiteStore(path)
+    for round_ in range(rounds):
+        if not store.apply(KEY, {f"p{index}-{round_}": str(round_)}, []):
+            raise SystemExit(1)
+    store.close()
+
+
+def test_sqlite_writers_in_separate_processes_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    store = SQLiteStore(path)
+    store.create(KEY, {"base": "0"}, 60)
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_sqlite_writer, args=(path, index, 25)) for index in range(4)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    fields = store.load(KEY)
+    assert fields is not None
+    assert len(fields) == 1 + 4 * 25
+    assert fields["p3-24"] == "24"
+
+
+def test_sqlite_uses_wal(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "wal.db")
+    mode = store._connection().execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+# -- Redis: ready clients, scripts, layout ---------------------------------------------------
+
+
+def test_redis_accepts_a_ready_client_with_decoded_responses(
+    redis_url: str, redis_prefix: str
+) -> None:
+    import redis
+
+    from wsgi_sessions.stores.redis import RedisStore
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    store = RedisStore(client, prefix=redis_prefix)
+    assert store.create(KEY, {"a": '"x"'}, 60)
+    assert store.apply(KEY, {"b": "1"}, [])
+    assert store.load(KEY, touch=True) == {"a": '"x"', "b": "1"}
+    # One hash per session, under the prefix, with a TTL.
+    assert client.type(redis_prefix + KEY) == "hash"
+    assert 0 < client.ttl(redis_prefix + KEY) <= 60
+    client.close()
+
+
+def test_redis_reloads_its_scripts_after_a_script_flush(own_redis: t.Any) -> None:
+    import redis
+
+    from wsgi_sessions.stores.redis import RedisStore
+
+    store = RedisStore(own_redis.url)
+    assert store.create(KEY, {"a": "1"}, 60)
+    redis.Redis.from_url(own_redis.url).script_flush()  # the test's own server only
+    assert store.load(KEY) == {"a": "1"}
+    store.close()
+
+
+def test_a_regenerated_session_stays_in_its_hash_slot(redis_url: str, redis_prefix: str) -> None:
+    from redis.crc import key_slot
+
+    from wsgi_sessions.stores.redis import RedisStore
+
+    store = RedisStore(redis_url, prefix=redis_prefix)
+    store.create("{famslot1}old", {"a": "1"}, 60)
+    assert store.rename("{famslot1}old", "{famslot1}new")
+    store.close()
+    keys = [f"{redis_prefix}{{famslot1}}{name}".encode() for name in ("old", "new", "other")]
+    assert len({key_slot(key) for key in keys}) == 1
+    assert key_slot(f"{redis_prefix}{{famslot2}}old".encode()) != key_slot(keys[0])

@@ -1,0 +1,108 @@
+"""The wsgi-sessions command, run in-process and as the installed console script."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware
+from wsgi_sessions.cli import main
+from wsgi_sessions.stores import SQLiteStore
+
+
+def _cookie(secret: str, data: dict[str, object]) -> str:
+    app = SessionMiddleware(lambda e, s: [], {"secret_key": secret})
+    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert serializer is not None
+    return serializer.dumps(data)
+
+
+def test_secret_prints_a_long_random_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["secret"]) == 0
+    first = capsys.readouterr().out.strip()
+    main(["secret"])
+    second = capsys.readouterr().out.strip()
+    assert len(first) == 64
+    int(first, 16)
+    assert first != second
+
+
+def test_inspect_verifies_and_pretty_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    cookie = _cookie("s3cret", {"user": "alice", "cart": [1, 2], "when": (1, 2)})
+    assert main(["inspect", cookie, "--secret-key", "s3cret"]) == 0
+    out = capsys.readouterr().out
+    assert "signed at: " in out
+    assert "'user': 'alice'" in out
+    assert "'when': (1, 2)" in out  # tagged JSON is decoded
+
+
+def test_inspect_accepts_name_equals_value(capsys: pytest.CaptureFixture[str]) -> None:
+    cookie = _cookie("s3cret", {"n": 1})
+    assert main(["inspect", f"session={cookie}", "--secret-key", "s3cret"]) == 0
+    assert "'n': 1" in capsys.readouterr().out
+
+
+def test_inspect_rejects_a_wrong_key(capsys: pytest.CaptureFixture[str]) -> None:
+    cookie = _cookie("s3cret", {"user": "alice"})
+    assert main(["inspect", cookie, "--secret-key", "other"]) == 1
+    captured = capsys.readouterr()
+    assert "invalid cookie" in captured.err
+    assert "alice" not in captured.out + captured.err
+
+
+def test_inspect_tries_fallback_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    cookie = _cookie("old", {"user": "alice"})
+    assert main(["inspect", cookie, "--secret-key", "new", "--fallback", "old"]) == 0
+    assert "alice" in capsys.readouterr().out
+
+
+def test_inspect_reads_the_key_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cookie = _cookie("s3cret", {"user": "alice"})
+    monkeypatch.delenv("WSGI_SESSIONS_SECRET_KEY", raising=False)
+    assert main(["inspect", cookie]) == 2
+    assert "--secret-key" in capsys.readouterr().err
+    monkeypatch.setenv("WSGI_SESSIONS_SECRET_KEY", "s3cret")
+    assert main(["inspect", cookie]) == 0
+    assert "alice" in capsys.readouterr().out
+
+
+def test_purge_deletes_expired_sqlite_sessions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sessions.db"
+    store = SQLiteStore(path)
+    store.create("{aaaaaaaa}live", {"a": "1"}, 3600)
+    store.create("{bbbbbbbb}dead", {"a": "1"}, 3600)
+    # Expire one row directly, as time passing would.
+    store._connection().execute(
+        "UPDATE wsgi_sessions SET expires_at = 0 WHERE key = ?", ("{bbbbbbbb}dead",)
+    )
+    assert main(["purge", "--store", f"sqlite:///{path}"]) == 0
+    assert capsys.readouterr().out.strip() == "purged 1 expired session(s)"
+    assert store.load("{aaaaaaaa}live") == {"a": "1"}
+
+
+def test_purge_rejects_an_unknown_store_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["purge", "--store", "mongodb://x"]) == 2
+    assert "store" in capsys.readouterr().err
+
+
+def test_purge_reports_a_store_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing_dir = tmp_path / "no" / "such" / "dir" / "x.db"
+    assert main(["purge", "--store", f"sqlite:///{missing_dir}"]) == 1
+    err = capsys.readouterr().err
+    assert "SQLite session store failed" in err
+
+
+def test_the_console_script_is_installed() -> None:
+    script = shutil.which("wsgi-sessions", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the package is not installed with its console script")
+    result = subprocess.run([script, "secret"], capture_output=True, text=True, check=True)
+    assert len(result.stdout.strip()) == 64

@@ -1,0 +1,618 @@
+"""Server-side sessions through the middleware (WebTest) and Flask, over every store."""
+
+from __future__ import annotations
+
+import json
+import threading
+import typing as t
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from urllib.parse import parse_qsl
+
+import pytest
+import webtest
+
+from wsgi_sessions import (
+    ServerSideSession,
+    ServerSideSessionInterface,
+    SessionMiddleware,
+    get_session,
+)
+from wsgi_sessions.server import store_key_for
+from wsgi_sessions.stores import MemoryStore, Store
+
+SECRET = "server-side test secret"
+
+
+class CountingStore(Store):
+    """A real store, with a count of the calls made to it (a counter, not a mock)."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.touches: list[bool] = []
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def load(self, key: str, touch: bool = False) -> dict[str, str] | None:
+        self.calls["load"] += 1
+        self.touches.append(touch)
+        return self.inner.load(key, touch)
+
+    def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
+        self.calls["create"] += 1
+        return self.inner.create(key, fields, lifetime)
+
+    def apply(
+        self,
+        key: str,
+        set_fields: Mapping[str, str],
+        delete_fields: Iterable[str],
+        lifetime: int | None = None,
+    ) -> bool:
+        self.calls["apply"] += 1
+        return self.inner.apply(key, set_fields, delete_fields, lifetime)
+
+    def delete(self, key: str) -> bool:
+        self.calls["delete"] += 1
+        return self.inner.delete(key)
+
+    def rename(self, old_key: str, new_key: str) -> bool:
+        self.calls["rename"] += 1
+        return self.inner.rename(old_key, new_key)
+
+    def touch(self, key: str) -> bool:
+        self.calls["touch"] += 1
+        return self.inner.touch(key)
+
+    def purge_expired(self) -> int:
+        return self.inner.purge_expired()
+
+
+def view(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+    """A plain WSGI app; the path picks what it does with the session."""
+    session = get_session(environ)
+    assert isinstance(session, ServerSideSession)
+    path = environ["PATH_INFO"]
+    query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+    result: t.Any = None
+    if path == "/set":  # blind writes, no read
+        for key, value in query.items():
+            session[key] = value
+    elif path == "/read":
+        result = session.get(query["key"])
+    elif path == "/dump":
+        result = dict(session.items())
+    elif path == "/login":
+        session.regenerate()
+        session["user"] = query["user"]
+    elif path == "/logout":
+        session.invalidate()
+    elif path == "/logout-flash":
+        session.invalidate()
+        session["flash"] = "bye"
+    elif path == "/append":
+        session["cart"].append(query["item"])
+    elif path == "/clear":
+        session.clear()
+    elif path == "/permanent":
+        session.permanent = True
+    elif path == "/touch-all":
+        session.get("a")
+        session.modified = True
+    body = json.dumps(result).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def make_app(store: Store, **settings: t.Any) -> webtest.TestApp:
+    return webtest.TestApp(
+        SessionMiddleware(view, {"secret_key": SECRET, "store": store, **settings})
+    )
+
+
+def session_cookie(response: webtest.TestResponse) -> str | None:
+    """The value of the session cookie the response sets, if any."""
+    for header in response.headers.getall("Set-Cookie"):
+        name, _, rest = header.partition("=")
+        if name == "session":
+            return rest.split(";", 1)[0]
+    return None
+
+
+def sid_of(cookie: str) -> str:
+    return cookie.rsplit(".", 1)[0]
+
+
+def hash_key() -> bytes:
+    interface = ServerSideSessionInterface()
+    app = SessionMiddleware(view, {"secret_key": SECRET})
+    keys = interface.get_id_keys(app)
+    assert keys is not None
+    return keys[0].hash_key
+
+
+# -- the basic life of a session ---------------------------------------------------------
+
+
+def test_write_then_read(store: Store) -> None:
+    app = make_app(store)
+    response = app.get("/set", {"a": "1", "b": "two"})
+    cookie = session_cookie(response)
+    assert cookie is not None
+    assert "HttpOnly" in response.headers["Set-Cookie"]
+    assert app.get("/dump").json == {"a": "1", "b": "two"}
+
+
+def test_an_anonymous_request_sends_nothing(store: Store) -> None:
+    counting = CountingStore(store)
+    response = make_app(counting).get("/set")  # touches nothing
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+    assert counting.total() == 0
+
+
+def test_store_round_trips_per_scenario(store: Store) -> None:
+    counting = CountingStore(store)
+    app = make_app(counting)
+    app.get("/set", {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"})
+    cookie = app.cookies["session"]
+    scenarios = {
+        "S0 no cookie, untouched": ("/set", {}, False, 0),
+        "S1 cookie, reads one key": ("/read", {"key": "a"}, True, 1),
+        "S2 cookie, writes one key unread": ("/set", {"a": "9"}, True, 1),
+        "S3 no cookie, writes two keys": ("/set", {"x": "1", "y": "2"}, False, 1),
+        "cookie, untouched": ("/nothing", {}, True, 0),
+    }
+    for name, (path, params, with_cookie, expected) in scenarios.items():
+        counting.calls.clear()
+        headers = {"Cookie": f"session={cookie}"} if with_cookie else {}
+        webtest.TestApp(app.app).get(path, params, headers=headers)
+        assert counting.total() == expected, (name, dict(counting.calls))
+    assert app.get("/dump").json == {"a": "9", "b": "2", "c": "3", "d": "4", "e": "5"}
+
+
+def test_the_store_key_is_a_keyed_hash_of_the_id(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"a": "1"}))
+    assert cookie is not None
+    sid = sid_of(cookie)
+    token = sid.split(".")[1]
+    assert len(token) >= 22  # >= 128 bits, url-safe base64
+    key = store_key_for(hash_key(), sid)
+    assert token not in key
+    assert store.load(key) == {"a": '"1"'}
+    assert store.load(sid) is None
+    # Another secret gives another key: a store dump alone does not lead to a cookie.
+    other = ServerSideSessionInterface().get_id_keys(
+        SessionMiddleware(view, {"secret_key": "another secret"})
+    )
+    assert other is not None
+    assert store_key_for(other[0].hash_key, sid) != key
+
+
+def test_an_id_the_server_did_not_issue_is_not_adopted(store: Store) -> None:
+    app = make_app(store)
+    interface = app.app.session_interface
+    keys = interface.get_id_keys(app.app)
+    forged_sid = "AAAAAAAA." + "B" * 32
+    forged = keys[0].signer.sign(forged_sid).decode()  # correctly signed, never issued
+    response = app.get("/set", {"a": "1"}, headers={"Cookie": f"session={forged}"})
+    cookie = session_cookie(response)
+    assert cookie is not None
+    assert sid_of(cookie) != forged_sid
+    assert store.load(store_key_for(keys[0].hash_key, forged_sid)) is None
+    assert app.get("/dump", headers={"Cookie": f"session={forged}"}).json == {}
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    ["garbage", "", "a.b.c", "AAAAAAAA.BBBB.xx.yy", "\u00e9\u00e9", "x" * 5000],
+)
+def test_bad_cookies_give_a_fresh_session(cookie: str) -> None:
+    app = make_app(MemoryStore())
+    response = app.get("/dump", headers={"Cookie": f"session={cookie}"})
+    assert response.json == {}
+
+
+def test_a_tampered_cookie_gives_a_fresh_session(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"a": "1"}))
+    assert cookie is not None
+    sid, signature = cookie.rsplit(".", 1)
+    tampered = f"{sid[:-1]}{'A' if sid[-1] != 'A' else 'B'}.{signature}"
+    fresh = webtest.TestApp(app.app)
+    assert fresh.get("/dump", headers={"Cookie": f"session={tampered}"}).json == {}
+
+
+# -- regenerate, invalidate --------------------------------------------------------------
+
+
+def test_login_regenerates_the_id_and_keeps_the_data(store: Store) -> None:
+    app = make_app(store)
+    before = session_cookie(app.get("/set", {"cart": "book"}))
+    assert before is not None
+    after = session_cookie(app.get("/login", {"user": "alice"}))
+    assert after is not None
+    assert sid_of(after) != sid_of(before)
+    assert sid_of(after)[:8] == sid_of(before)[:8]  # the family (hash tag) is kept
+    assert app.get("/dump").json == {"cart": "book", "user": "alice"}
+    replay = webtest.TestApp(app.app)
+    assert replay.get("/dump", headers={"Cookie": f"session={before}"}).json == {}
+
+
+def test_logout_deletes_the_cookie_and_the_data(store: Store) -> None:
+    app = make_app(store)
+    app.get("/login", {"user": "alice"})
+    cookie = app.cookies["session"]
+    response = app.get("/logout")
+    header = response.headers["Set-Cookie"]
+    assert header.startswith("session=;") and "Max-Age=0" in header
+    assert store.load(store_key_for(hash_key(), sid_of(cookie))) is None
+    replay = webtest.TestApp(app.app)
+    assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
+    # A write with the dead cookie starts a new session; the old one stays dead.
+    response = replay.get("/set", {"x": "1"}, headers={"Cookie": f"session={cookie}"})
+    new_cookie = session_cookie(response)
+    assert new_cookie is not None and sid_of(new_cookie) != sid_of(cookie)
+    assert replay.get("/dump", headers={"Cookie": f"session={new_cookie}"}).json == {"x": "1"}
+
+
+def test_writes_after_invalidate_start_a_new_session(store: Store) -> None:
+    app = make_app(store)
+    old = session_cookie(app.get("/login", {"user": "alice"}))
+    assert old is not None
+    new = session_cookie(app.get("/logout-flash"))
+    assert new is not None and sid_of(new) != sid_of(old)
+    assert app.get("/dump").json == {"flash": "bye"}
+
+
+def test_clearing_the_session_deletes_it(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"a": "1"}))
+    assert cookie is not None
+    response = app.get("/clear")
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+    assert store.load(store_key_for(hash_key(), sid_of(cookie))) is None
+
+
+# -- change tracking ----------------------------------------------------------------------
+
+
+def test_a_change_inside_a_value_is_saved(store: Store) -> None:
+    app = make_app(store)
+    # Seed a list, then append to it in place in a later request.
+    interface = app.app.session_interface
+    assert isinstance(interface, ServerSideSessionInterface)
+    app.get("/set", {"seed": "1"})
+    sid = sid_of(app.cookies["session"])
+    assert interface.store.apply(store_key_for(hash_key(), sid), {"cart": '["pen"]'}, [])
+    app.get("/append", {"item": "ink"})
+    assert app.get("/read", {"key": "cart"}).json == ["pen", "ink"]
+
+
+def test_setting_modified_writes_every_key(store: Store) -> None:
+    counting = CountingStore(store)
+    app = make_app(counting)
+    cookie = session_cookie(app.get("/set", {"a": "1", "b": "2"}))
+    assert cookie is not None
+    key = store_key_for(hash_key(), sid_of(cookie))
+    store.apply(key, {"a": '"changed elsewhere"'}, [])
+    counting.calls.clear()
+    app.get("/touch-all")  # loads, then sets modified = True without a change
+    assert counting.calls == {"load": 1, "apply": 1}
+    assert store.load(key) == {"a": '"changed elsewhere"', "b": '"2"'}
+
+
+def test_an_unchanged_read_writes_nothing(store: Store) -> None:
+    counting = CountingStore(store)
+    app = make_app(counting)
+    app.get("/set", {"a": "1"})
+    counting.calls.clear()
+    assert app.get("/dump").json == {"a": "1"}
+    assert counting.calls == {"load": 1}
+
+
+def test_a_permanent_session_gets_an_expiring_cookie(store: Store) -> None:
+    app = make_app(store, permanent_lifetime="1h")
+    app.get("/set", {"a": "1"})
+    response = app.get("/permanent")
+    assert "Expires=" in response.headers["Set-Cookie"]
+    # Read later: the cookie's expiry is pushed forward (refresh_each_request).
+    response = app.get("/read", {"key": "a"})
+    assert "Expires=" in response.headers["Set-Cookie"]
+    assert response.headers["Vary"] == "Cookie"
+
+
+def test_a_browser_session_read_sends_no_cookie(store: Store) -> None:
+    app = make_app(store)
+    app.get("/set", {"a": "1"})
+    response = app.get("/read", {"key": "a"})
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["Vary"] == "Cookie"
+
+
+def test_key_rotation_keeps_sessions_until_they_are_regenerated(store: Store) -> None:
+    old_app = make_app(store)
+    cookie = session_cookie(old_app.get("/set", {"a": "1"}))
+    assert cookie is not None
+    rotated = make_app(store, secret_key="new secret", secret_key_fallbacks=[SECRET])
+    headers = {"Cookie": f"session={cookie}"}
+    assert rotated.get("/dump", headers=headers).json == {"a": "1"}
+    new_cookie = session_cookie(rotated.get("/login", {"user": "u"}, headers=headers))
+    assert new_cookie is not None
+    only_new = make_app(store, secret_key="new secret")
+    assert only_new.get("/dump", headers={"Cookie": f"session={new_cookie}"}).json == {
+        "a": "1",
+        "user": "u",
+    }
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def test_store_setting_accepts_urls_and_objects(tmp_path: t.Any) -> None:
+    for store in ("memory://", f"sqlite:///{tmp_path}/s.db", MemoryStore()):
+        app = webtest.TestApp(SessionMiddleware(view, {"secret_key": SECRET, "store": store}))
+        app.get("/set", {"a": "1"})
+        assert app.get("/dump").json == {"a": "1"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"store": "mongodb://x"}, "store"),
+        ({"store": "sqlite://relative.db"}, "store"),
+        ({"store": 42}, "store"),
+        ({"idle_lifetime": "soon"}, "idle_lifetime"),
+        ({"idle_lifetime": 0}, "idle_lifetime"),
+    ],
+)
+def test_bad_settings_fail_at_start_up(settings: dict[str, t.Any], message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        SessionMiddleware(view, {"secret_key": SECRET, **settings})
+
+
+def test_idle_lifetime_sets_the_store_lifetime() -> None:
+    store = MemoryStore()
+    app = make_app(store, idle_lifetime="90s")
+    cookie = session_cookie(app.get("/set", {"a": "1"}))
+    assert cookie is not None
+    record = store._records[store_key_for(hash_key(), sid_of(cookie))]
+    assert record.lifetime == 90
+    app.get("/permanent")
+    assert record.lifetime == int(timedelta(days=31).total_seconds())
+
+
+def test_without_a_secret_key_the_session_is_a_null_session() -> None:
+    app = webtest.TestApp(SessionMiddleware(view, {"store": "memory://"}))
+    with pytest.raises(AssertionError):
+        app.get("/dump")  # the view asserts it got a ServerSideSession
+
+
+# -- concurrency through the interface (real threads) -----------------------------------
+
+
+def _parallel_requests(
+    store: Store, cookie: str, first: t.Callable[[t.Any], None], second: t.Callable[[t.Any], None]
+) -> list[str | None]:
+    """Two requests of one session; ``second`` runs while ``first`` is between
+    its read and its save. Returns the cookies the two responses set."""
+    loaded = threading.Event()
+    second_done = threading.Event()
+    cookies: list[str | None] = [None, None]
+
+    def slow_app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        session = get_session(environ)
+        if environ["PATH_INFO"] == "/first":
+            session.get("anything")  # load
+            loaded.set()
+            assert second_done.wait(30)
+            first(session)
+        else:
+            second(session)
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(slow_app, {"secret_key": SECRET, "store": store})
+    headers = {"Cookie": f"session={cookie}"}
+
+    def run_first() -> None:
+        cookies[0] = session_cookie(webtest.TestApp(middleware).get("/first", headers=headers))
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    assert loaded.wait(30)
+    cookies[1] = session_cookie(webtest.TestApp(middleware).get("/second", headers=headers))
+    second_done.set()
+    thread.join(30)
+    return cookies
+
+
+def test_two_requests_changing_different_keys_both_survive(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"a": "1"}))
+    assert cookie is not None
+
+    def first(session: t.Any) -> None:
+        session["from_first"] = 1
+
+    def second(session: t.Any) -> None:
+        session["from_second"] = 2
+
+    _parallel_requests(store, cookie, first, second)
+    assert app.get("/dump").json == {"a": "1", "from_first": 1, "from_second": 2}
+
+
+def test_invalidate_while_another_request_is_in_flight(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/login", {"user": "alice"}))
+    assert cookie is not None
+
+    def first(session: t.Any) -> None:
+        session["late"] = "write"  # after the logout finished
+
+    def second(session: t.Any) -> None:
+        session.invalidate()
+
+    first_cookie, _ = _parallel_requests(store, cookie, first, second)
+    replay = webtest.TestApp(app.app)
+    assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
+    # The late request got a new session holding only its own write: no user.
+    assert first_cookie is not None and sid_of(first_cookie) != sid_of(cookie)
+    fresh = replay.get("/dump", headers={"Cookie": f"session={first_cookie}"}).json
+    assert fresh == {"late": "write"}
+
+
+def test_regenerate_while_another_request_is_in_flight(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"cart": "book"}))
+    assert cookie is not None
+
+    def first(session: t.Any) -> None:
+        session["late"] = "write"
+
+    def second(session: t.Any) -> None:
+        session.regenerate()
+        session["user"] = "alice"
+
+    first_cookie, second_cookie = _parallel_requests(store, cookie, first, second)
+    assert first_cookie is None  # the in-flight request does not touch the cookie
+    assert second_cookie is not None
+    replay = webtest.TestApp(app.app)
+    assert replay.get("/dump", headers={"Cookie": f"session={second_cookie}"}).json == {
+        "cart": "book",
+        "user": "alice",
+        "late": "write",
+    }
+    assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
+
+
+# -- Flask ----------------------------------------------------------------------------------
+
+
+def test_flask_session_interface(store: Store) -> None:
+    flask = pytest.importorskip("flask")
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    app.session_interface = ServerSideSessionInterface(store)
+
+    @app.route("/login/<user>")
+    def login(user: str) -> str:
+        flask.session.regenerate()  # type: ignore[attr-defined]
+        flask.session["user"] = user
+        return "ok"
+
+    @app.route("/set/<value>")
+    def set_value(value: str) -> str:
+        flask.session["value"] = value
+        return "ok"
+
+    @app.route("/dump")
+    def dump() -> dict[str, t.Any]:
+        return dict(flask.session)
+
+    @app.route("/logout")
+    def logout() -> str:
+        flask.session.invalidate()  # type: ignore[attr-defined]
+        return "ok"
+
+    client = app.test_client()
+    client.get("/set/first")
+    before = client.get_cookie("session")
+    assert before is not None
+    client.get("/login/alice")
+    after = client.get_cookie("session")
+    assert after is not None and sid_of(after.value) != sid_of(before.value)
+    assert client.get("/dump").json == {"value": "first", "user": "alice"}
+    client.get("/logout")
+    assert client.get_cookie("session") is None
+    assert client.get("/dump").json == {}
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def test_tagged_values_round_trip_through_the_store(store: Store) -> None:
+    import uuid
+    from datetime import datetime, timezone
+
+    values = {
+        "tuple": (1, "two"),
+        "bytes": b"\x00\xff",
+        "when": datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc),
+        "id": uuid.UUID(int=7),
+        "nested": {"a": [1, {"b": None}]},
+    }
+    seen: dict[str, t.Any] = {}
+
+    def app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        session = get_session(environ)
+        if environ["PATH_INFO"] == "/write":
+            session.update(values)
+        else:
+            seen.update(session.items())
+        start_response("200 OK", [])
+        return [b""]
+
+    test_app = webtest.TestApp(SessionMiddleware(app, {"secret_key": SECRET, "store": store}))
+    test_app.get("/write")
+    test_app.get("/read")
+    assert seen == values
+
+
+def test_a_corrupt_stored_value_is_dropped_and_the_rest_kept(store: Store) -> None:
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"a": "1", "b": "2"}))
+    assert cookie is not None
+    key = store_key_for(hash_key(), sid_of(cookie))
+    store.apply(key, {"bad": "{not json", "comma": "1,2"}, [])
+    assert app.get("/dump").json == {"a": "1", "b": "2"}
+
+
+def test_a_value_that_cannot_be_stored_names_its_place() -> None:
+    def app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        get_session(environ)["cart"] = [1, object()]
+        start_response("200 OK", [])
+        return [b""]
+
+    test_app = webtest.TestApp(SessionMiddleware(app, {"secret_key": SECRET, "store": "memory://"}))
+    with pytest.raises(TypeError, match=r"session\['cart'\]\[1\]"):
+        test_app.get("/")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x", 'é"\\\u2028', "", 0, -5, 10**30, True, False, None, 1.5, [1, "a"], {"a": (1, 2)}, b"x"],
+)
+def test_fields_are_what_the_serializer_writes(value: t.Any) -> None:
+    interface = ServerSideSessionInterface()
+    assert interface.dump_fields({"k": value}) == {"k": interface.serializer.dumps(value)}
+
+
+def test_flask_config_may_give_the_idle_lifetime_as_seconds() -> None:
+    flask = pytest.importorskip("flask")
+    store = MemoryStore()
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    app.config["SESSION_IDLE_LIFETIME"] = 120
+    app.session_interface = ServerSideSessionInterface(store)
+
+    @app.route("/")
+    def index() -> str:
+        flask.session["a"] = 1
+        return "ok"
+
+    app.test_client().get("/")
+    assert [record.lifetime for record in store._records.values()] == [120]
+
+
+@pytest.mark.parametrize(("refresh", "touch"), [("true", True), ("false", False)])
+def test_a_read_refreshes_the_expiry_only_when_configured(refresh: str, touch: bool) -> None:
+    counting = CountingStore(MemoryStore())
+    app = make_app(counting, refresh_each_request=refresh)
+    app.get("/set", {"a": "1"})
+    app.get("/read", {"key": "a"})
+    assert counting.touches == [touch]
