@@ -51,9 +51,10 @@ class CountingStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
+        opened_at: float | None = None,
     ) -> bool:
         self.calls["apply"] += 1
-        return self.inner.apply(key, set_fields, delete_fields, lifetime)
+        return self.inner.apply(key, set_fields, delete_fields, lifetime, opened_at)
 
     def delete(self, key: str) -> bool:
         self.calls["delete"] += 1
@@ -488,6 +489,22 @@ def test_regenerate_while_another_request_is_in_flight(store: Store) -> None:
         "late": "write",
     }
     assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
+
+
+def test_old_cookie_cannot_write_into_a_regenerated_session(store: Store) -> None:
+    # Session fixation: an id planted before login must be worthless after it,
+    # for writes as well as reads.
+    app = make_app(store)
+    planted = session_cookie(app.get("/set", {"cart": "book"}))
+    assert planted is not None
+    client = webtest.TestApp(app.app)
+    login = client.get("/login", {"user": "alice"}, headers={"Cookie": f"session={planted}"})
+    victim_cookie = session_cookie(login)
+    assert victim_cookie is not None
+    assert victim_cookie != planted
+    client.get("/set", {"role": "admin"}, headers={"Cookie": f"session={planted}"})
+    victim_view = client.get("/dump", headers={"Cookie": f"session={victim_cookie}"}).json
+    assert victim_view == {"cart": "book", "user": "alice"}
 
 
 # -- Flask ----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import json
 import logging
 import re
 import secrets
+import time
 import typing as t
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -148,6 +149,7 @@ class ServerSideSession(SecureCookieSession):
     _doomed: tuple[str, ...] = ()  # store keys to delete (invalidate)
     _rename_from: str | None = None  # store key to rename (regenerate)
     _store_error: SessionStoreError | None = None
+    _opened_at: float | None = None  # when the cookie's id was read (epoch seconds)
 
     def __init__(
         self,
@@ -157,11 +159,13 @@ class ServerSideSession(SecureCookieSession):
         store_key: str | None = None,
         fetch: Callable[[], Mapping[str, str] | None] | None = None,
         loads: Callable[[str], t.Any] | None = None,
+        opened_at: float | None = None,
     ) -> None:
         super().__init__(initial)
         if store_key is not None:  # a cookie named it: load on first read
             self._sid = sid
             self._store_key = store_key
+            self._opened_at = opened_at
             self._fetch = fetch
             self._loads = loads
             self.new = False
@@ -466,7 +470,9 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             store_key = store_key_for(id_key.hash_key, sid)
             touch = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
             fetch = partial(self.store.load, store_key, touch)
-            return self.session_class(sid=sid, store_key=store_key, fetch=fetch, loads=loads)
+            return self.session_class(
+                sid=sid, store_key=store_key, fetch=fetch, loads=loads, opened_at=time.time()
+            )
         # Forged, or another app's cookie: a fresh session; the value is never logged.
         logger.debug("session id cookie rejected")
         return self.session_class()
@@ -532,7 +538,7 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         )
         if key is not None and (fields or deleted):
             lifetime = None if permanent is None else self.get_lifetime(app, permanent)
-            if not store.apply(key, fields, deleted, lifetime):
+            if not store.apply(key, fields, deleted, lifetime, session._opened_at):
                 key = None  # gone meanwhile (invalidated, expired): never resurrect it
         if key is None:
             if not fields:

@@ -8,6 +8,7 @@ connection per thread), as separate processes would have.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from wsgi_sessions.stores import Store
@@ -105,6 +106,7 @@ def test_writes_in_flight_during_rename_are_not_lost(store: Store, other_store: 
     store.create(KEY, {"user": "alice"}, 60)
     new_key = "{conc0001}renamed"
     applied: dict[int, int] = {}
+    opened_at = time.time()  # every writer read the session id before the rename
 
     def work(index: int) -> None:
         if index == 0:
@@ -114,7 +116,7 @@ def test_writes_in_flight_during_rename_are_not_lost(store: Store, other_store: 
         count = 0
         for round_ in range(ROUNDS):
             # Requests that started before the rename still hold the old key.
-            assert handle.apply(KEY, {f"w{index}-{round_}": "1"}, [])
+            assert handle.apply(KEY, {f"w{index}-{round_}": "1"}, [], opened_at=opened_at)
             count += 1
         applied[index] = count
 

@@ -67,10 +67,21 @@ def test_rename_moves_the_record_and_kills_the_old_key(store: Store, other_store
 
 def test_a_write_in_flight_during_rename_follows_it(store: Store, other_store: Store) -> None:
     store.create(KEY, {"a": "1"}, 60)
+    opened_at = time.time()
     store.rename(KEY, "{fam00001}new")
-    assert other_store.apply(KEY, {"late": "2"}, ["a"]) is True
+    assert other_store.apply(KEY, {"late": "2"}, ["a"], opened_at=opened_at) is True
     assert store.load("{fam00001}new") == {"late": "2"}
     assert store.load(KEY) is None
+
+
+def test_a_write_that_started_after_the_rename_is_refused(store: Store, other_store: Store) -> None:
+    # Whoever still holds the old id after a regenerate (at login) cannot write
+    # into the renamed session: only requests already in flight are forwarded.
+    store.create(KEY, {"user": "alice"}, 60)
+    store.rename(KEY, "{fam00001}new")
+    assert other_store.apply(KEY, {"user": "mallory"}, [], opened_at=time.time()) is False
+    assert other_store.apply(KEY, {"user": "mallory"}, []) is False
+    assert store.load("{fam00001}new") == {"user": "alice"}
 
 
 def test_a_write_does_not_follow_a_rename_to_a_deleted_record(store: Store) -> None:

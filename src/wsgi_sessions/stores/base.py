@@ -18,8 +18,12 @@ shared stores, across processes and machines):
   request does not bring it back (it returns False).
 - :meth:`~Store.rename` moves the record atomically and leaves at the old key a
   *forward* for :attr:`~Store.moved_grace` seconds: :meth:`~Store.load` of the
-  old key finds nothing (the old id is dead), but an :meth:`~Store.apply` that
-  was already in flight lands in the renamed record instead of being lost.
+  old key finds nothing (the old id is dead), but an :meth:`~Store.apply` of a
+  request that was already in flight (``opened_at`` before the rename) lands in
+  the renamed record instead of being lost. A request that started after the
+  rename is refused, so whoever still holds the old cookie (say, an attacker
+  who planted it before the victim logged in) cannot write into the session.
+  The times are the app servers' clocks: keep them in sync (NTP).
 """
 
 from __future__ import annotations
@@ -63,11 +67,16 @@ class Store(abc.ABC):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
+        opened_at: float | None = None,
     ) -> bool:
-        """Set and delete fields of the live record at ``key`` (following a
-        rename's forward), and push its expiry forward by ``lifetime`` (None:
-        by the lifetime it already has). False if there is no such record:
-        nothing is written then, so a deleted session is never resurrected."""
+        """Set and delete fields of the live record at ``key``, and push its
+        expiry forward by ``lifetime`` (None: by the lifetime it already has).
+        False if there is no such record: nothing is written then, so a deleted
+        session is never resurrected.
+
+        ``opened_at`` is when the writing request read the session id (epoch
+        seconds): a rename's forward at ``key`` is followed only if the rename
+        happened after that; None follows no forward."""
 
     @abc.abstractmethod
     def delete(self, key: str) -> bool:

@@ -18,6 +18,7 @@ class _Record:
     lifetime: int
     expires_at: float
     moved_to: str | None = field(default=None)
+    moved_at: float = field(default=0.0)
 
 
 class MemoryStore(Store):
@@ -67,6 +68,7 @@ class MemoryStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
+        opened_at: float | None = None,
     ) -> bool:
         check_fields(set_fields)
         now = time.time()
@@ -75,6 +77,8 @@ class MemoryStore(Store):
             for _ in range(MAX_FORWARDS):
                 if record is None or record.moved_to is None:
                     break
+                if opened_at is None or opened_at >= record.moved_at:
+                    return False  # not in flight at the rename: the old id is dead
                 record = self._live(record.moved_to, now)
             if record is None or record.moved_to is not None:
                 return False
@@ -100,7 +104,7 @@ class MemoryStore(Store):
             if record is None or record.moved_to is not None:
                 return False
             self._records[new_key] = record
-            self._records[old_key] = _Record({}, 0, now + self.moved_grace, new_key)
+            self._records[old_key] = _Record({}, 0, now + self.moved_grace, new_key, now)
             return True
 
     def touch(self, key: str) -> bool:

@@ -1,8 +1,8 @@
 """A store in Redis: one hash per session, shared by many machines.
 
 Each session is one hash at ``prefix + key``; the fields are the session's
-keys, plus two reserved fields (``\\x00l``: the lifetime, ``\\x00m``: the
-forward left by a rename). Expiry is Redis's own TTL. Every operation that
+keys, plus reserved fields (``\\x00l``: the lifetime; ``\\x00m`` and ``\\x00t``:
+the forward left by a rename, and when). Expiry is Redis's own TTL. Every operation that
 must be atomic is one Lua script, so it is also one round trip. The keys the
 interface hands over carry a hash tag (``{...}``) that a regenerated session
 keeps, so a session and its renames live in one Cluster slot.
@@ -11,6 +11,7 @@ keeps, so a session and its renames live in one Cluster slot.
 from __future__ import annotations
 
 import json
+import time
 import typing as t
 from collections.abc import Iterable, Mapping
 
@@ -48,18 +49,20 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS[1] session; ARGV: lifetime ('' = keep), number of fields to set, the
-# field/value pairs, then the fields to delete. Follows forwards (they share
-# the hash tag, so the slot). 1 if applied, 0 if there is no live session.
+# KEYS[1] session; ARGV: lifetime ('' = keep), number of fields to set, hops,
+# opened_at ('' = none), the field/value pairs, then the fields to delete.
+# Follows forwards left by a rename after opened_at (they share the hash tag,
+# so the slot). 1 if applied, 0 if there is no live session.
 _APPLY = """
 local key = KEYS[1]
 local hops = tonumber(ARGV[3])
+local opened = tonumber(ARGV[4])
 while true do
-  local moved = redis.call('HGET', key, '\\0m')
-  if not moved then break end
-  if hops == 0 then return 0 end
+  local forward = redis.call('HMGET', key, '\\0m', '\\0t')
+  if not forward[1] then break end
+  if hops == 0 or not opened or opened >= tonumber(forward[2]) then return 0 end
   hops = hops - 1
-  key = moved
+  key = forward[1]
 end
 local lifetime = ARGV[1]
 if lifetime == '' then
@@ -70,18 +73,19 @@ else
   redis.call('HSET', key, '\\0l', lifetime)
 end
 local nset = tonumber(ARGV[2])
-if nset > 0 then redis.call('HSET', key, unpack(ARGV, 4, 3 + 2 * nset)) end
-if #ARGV > 3 + 2 * nset then redis.call('HDEL', key, unpack(ARGV, 4 + 2 * nset)) end
+if nset > 0 then redis.call('HSET', key, unpack(ARGV, 5, 4 + 2 * nset)) end
+if #ARGV > 4 + 2 * nset then redis.call('HDEL', key, unpack(ARGV, 5 + 2 * nset)) end
 redis.call('EXPIRE', key, lifetime)
 return 1
 """
 
-# KEYS[1] old, KEYS[2] new; ARGV[1] grace seconds. RENAME keeps the TTL.
+# KEYS[1] old, KEYS[2] new; ARGV[1] grace seconds, ARGV[2] the time of the
+# rename (the forward's \\0t). RENAME keeps the TTL.
 _RENAME = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HEXISTS', KEYS[1], '\\0m') == 1 then return 0 end
 redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], '\\0m', KEYS[2])
+redis.call('HSET', KEYS[1], '\\0m', KEYS[2], '\\0t', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
@@ -172,9 +176,15 @@ class RedisStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
+        opened_at: float | None = None,
     ) -> bool:
         check_fields(set_fields)
-        args: list[t.Any] = ["" if lifetime is None else lifetime, len(set_fields), MAX_FORWARDS]
+        args: list[t.Any] = [
+            "" if lifetime is None else lifetime,
+            len(set_fields),
+            MAX_FORWARDS,
+            "" if opened_at is None else repr(opened_at),
+        ]
         for item in set_fields.items():
             args.extend(item)
         args.extend(delete_fields)
@@ -185,7 +195,8 @@ class RedisStore(Store):
 
     def rename(self, old_key: str, new_key: str) -> bool:
         keys = [self.prefix + old_key, self.prefix + new_key]
-        return bool(self._call("rename", _RENAME, keys, [self.moved_grace]))
+        args = [self.moved_grace, repr(time.time())]
+        return bool(self._call("rename", _RENAME, keys, args))
 
     def touch(self, key: str) -> bool:
         return bool(self._call("touch", _TOUCH, [self.prefix + key], []))

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     fields TEXT NOT NULL,
     lifetime INTEGER NOT NULL,
     expires_at REAL NOT NULL,
-    moved_to TEXT
+    moved_to TEXT,
+    moved_at REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at);
 """
@@ -49,7 +50,7 @@ _SQL = {
         "UPDATE {table} SET fields=json_patch(fields, ?), lifetime=coalesce(?, lifetime), "
         "expires_at=?+coalesce(?, lifetime) WHERE key=? AND expires_at>? AND moved_to IS NULL"
     ),
-    "moved": "SELECT moved_to FROM {table} WHERE key=? AND expires_at>?",
+    "moved": "SELECT moved_to, moved_at FROM {table} WHERE key=? AND expires_at>?",
     "delete": "DELETE FROM {table} WHERE key=? RETURNING expires_at, moved_to",
     "touch": (
         "UPDATE {table} SET expires_at=?+lifetime WHERE key=? AND expires_at>? AND moved_to IS NULL"
@@ -62,7 +63,9 @@ _SQL = {
     "rename_insert": (
         "INSERT OR REPLACE INTO {table} (key, fields, lifetime, expires_at) VALUES (?,?,?,?)"
     ),
-    "rename_forward": "UPDATE {table} SET fields='{{}}', moved_to=?, expires_at=? WHERE key=?",
+    "rename_forward": (
+        "UPDATE {table} SET fields='{{}}', moved_to=?, moved_at=?, expires_at=? WHERE key=?"
+    ),
 }
 
 
@@ -136,6 +139,7 @@ class SQLiteStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
+        opened_at: float | None = None,
     ) -> bool:
         check_fields(set_fields)
         patch: dict[str, str | None] = dict(set_fields)
@@ -153,6 +157,8 @@ class SQLiteStore(Store):
                 row = db.execute(self._sql["moved"], (target, now)).fetchone()
                 if row is None or row[0] is None:
                     return False
+                if opened_at is None or opened_at >= row[1]:
+                    return False  # not in flight at the rename: the old id is dead
                 target = row[0]  # renamed while this request ran: follow it
             return False
 
@@ -175,7 +181,8 @@ class SQLiteStore(Store):
                 if row is None:
                     return False
                 db.execute(sql["rename_insert"], (new_key, *row))
-                db.execute(sql["rename_forward"], (new_key, now + self.moved_grace, old_key))
+                forward = (new_key, now, now + self.moved_grace, old_key)
+                db.execute(sql["rename_forward"], forward)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
