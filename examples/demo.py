@@ -22,7 +22,7 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIServer, make_server
 
-from wsgi_sessions import SessionMiddleware, SessionMixin, get_session
+from wsgi_sessions import ServerSideSession, SessionMiddleware, SessionMixin, get_session
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,6 +54,8 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[by
         if not name:
             session.flash("Please enter a name.", queue="error")
         else:
+            if isinstance(session, ServerSideSession):
+                session.regenerate()  # a new id at login: a planted one is worthless
             session["user"] = name
             session.new_csrf_token()  # a token seen before the login is worthless now
             session.flash(f"Welcome, {name}!")
@@ -61,7 +63,10 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[by
         session["note"] = form.get("note", "")[:200]
         session.flash("Note saved.")
     else:  # logout: drop everything, so the cookie is deleted
-        session.clear()
+        if isinstance(session, ServerSideSession):
+            session.invalidate()  # the id is dead in the store too
+        else:
+            session.clear()
         body = "<h1>Logged out</h1><p>Your session is gone. <a href='/'>Start again</a></p>"
         return _page(start_response, body)
     start_response("303 See Other", [("Location", "/"), ("Content-Length", "0")])
@@ -124,7 +129,8 @@ def secret_key() -> str:
 
 
 def main() -> None:
-    app = make_app({"secret_key": secret_key()})
+    # WSGI_SESSIONS_STORE=sqlite:///sessions.db keeps the sessions server-side.
+    app = make_app({"secret_key": secret_key(), "store": os.environ.get("WSGI_SESSIONS_STORE")})
     with make_server(HOST, PORT, app, server_class=_ThreadingServer) as server:
         print(f"wsgi-sessions demo on http://{HOST}:{PORT}/ (Ctrl+C to stop)", flush=True)
         try:

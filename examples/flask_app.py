@@ -4,6 +4,9 @@ Run it::
 
     .venv/bin/pip install -q -e . flask && .venv/bin/python examples/flask_app.py
 
+(``WSGI_SESSIONS_STORE=sqlite:///sessions.db`` in the environment keeps the
+sessions server-side instead.)
+
 Only ``app.session_interface`` changes: ``flask.session``, ``flask.flash`` and the
 test client's ``session_transaction()`` work as before, and the cookies are
 interchangeable with Flask's own. The session also has ``csrf_token()`` and
@@ -28,7 +31,7 @@ from flask import (
     url_for,
 )
 
-from wsgi_sessions import SecureCookieSessionInterface
+from wsgi_sessions import SecureCookieSessionInterface, ServerSideSessionInterface
 
 PAGE = """<!doctype html><title>Flask + wsgi-sessions</title>
 {% for message in messages %}<p class="flash">{{ message }}</p>{% endfor %}
@@ -42,11 +45,15 @@ PAGE = """<!doctype html><title>Flask + wsgi-sessions</title>
 """
 
 
-def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
+def create_app(config: t.Mapping[str, t.Any] | None = None, store: str | None = None) -> Flask:
+    """The app; ``store`` (e.g. ``sqlite:///sessions.db``) keeps sessions server-side."""
     app = Flask(__name__)
     app.secret_key = os.environ.get("WSGI_SESSIONS_SECRET_KEY") or secrets.token_hex(32)
     app.config.update(SESSION_COOKIE_SAMESITE="Lax", **(config or {}))
-    app.session_interface = SecureCookieSessionInterface()
+    if store:
+        app.session_interface = ServerSideSessionInterface(store)
+    else:
+        app.session_interface = SecureCookieSessionInterface()
 
     @app.before_request
     def require_csrf_token() -> None:
@@ -83,4 +90,4 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
 
 
 if __name__ == "__main__":
-    create_app().run(host="127.0.0.1", port=8000)
+    create_app(store=os.environ.get("WSGI_SESSIONS_STORE")).run(host="127.0.0.1", port=8000)

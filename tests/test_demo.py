@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import demo
 import pytest
 from webtest import TestApp
@@ -10,9 +12,10 @@ from pages import csrf_token as _token
 from pages import visits as _visits
 
 
-@pytest.fixture
-def client() -> TestApp:
-    return TestApp(demo.make_app({"secret_key": "demo-test-" + "k" * 32}))
+@pytest.fixture(params=["cookie", "sqlite"])
+def client(request: pytest.FixtureRequest, tmp_path: Path) -> TestApp:
+    store = f"sqlite:///{tmp_path / 'sessions.db'}" if request.param == "sqlite" else None
+    return TestApp(demo.make_app({"secret_key": "demo-test-" + "k" * 32, "store": store}))
 
 
 def test_counts_visits_per_session(client: TestApp) -> None:

@@ -16,42 +16,70 @@ SECRET = "examples-test-" + "k" * 32
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
-def flask_example() -> t.Any:
+# Each example takes a store URL: None keeps the session in the signed cookie.
+
+
+def flask_example(store: str | None) -> t.Any:
     import flask_app
 
-    return flask_app.create_app({"SECRET_KEY": SECRET})
+    return flask_app.create_app({"SECRET_KEY": SECRET}, store=store)
 
 
-def pyramid_example() -> t.Any:
+def pyramid_example(store: str | None) -> t.Any:
     import pyramid_app
 
-    return pyramid_app.main({}, **{"session.secret_key": SECRET})
+    settings = {"session.secret_key": SECRET}
+    if store:
+        settings["session.store"] = store
+    return pyramid_app.main({}, **settings)
 
 
-def pyramid_ini_example() -> t.Any:
+def pyramid_ini_example(store: str | None) -> t.Any:
     from paste.deploy import loadapp
 
-    return loadapp(f"config:{EXAMPLES / 'pyramid.ini'}", global_conf={"session_secret": SECRET})
+    ini = EXAMPLES / "pyramid.ini"
+    if store:  # the same file with one more line in [filter:session]
+        text = ini.read_text().replace("[filter:session]\n", f"[filter:session]\nstore = {store}\n")
+        ini = Path(store.removeprefix("sqlite:///")).with_suffix(".ini")
+        ini.write_text(text)
+    return loadapp(f"config:{ini}", global_conf={"session_secret": SECRET}, relative_to=EXAMPLES)
 
 
-def bottle_example() -> t.Any:
+def bottle_example(store: str | None) -> t.Any:
     import bottle_app
 
-    return bottle_app.make_app({"secret_key": SECRET})
+    return bottle_app.make_app({"secret_key": SECRET, "store": store})
 
 
-def falcon_example() -> t.Any:
+def falcon_example(store: str | None) -> t.Any:
     import falcon_app
 
-    return falcon_app.make_app({"secret_key": SECRET})
+    return falcon_app.make_app({"secret_key": SECRET, "store": store})
 
 
 EXAMPLE_APPS = [flask_example, pyramid_example, pyramid_ini_example, bottle_example, falcon_example]
 
 
+@pytest.fixture(params=["cookie", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    return f"sqlite:///{tmp_path / 'sessions.db'}" if request.param == "sqlite" else None
+
+
 @pytest.fixture(params=EXAMPLE_APPS, ids=lambda factory: factory.__name__)
-def client(request: pytest.FixtureRequest) -> TestApp:
-    return TestApp(request.param())
+def client(request: pytest.FixtureRequest, store: str | None) -> TestApp:
+    return TestApp(request.param(store))
+
+
+def test_sqlite_examples_keep_only_an_id_in_the_cookie(
+    request: pytest.FixtureRequest, client: TestApp, store: str | None
+) -> None:
+    client.get("/")
+    (cookie,) = [c for c in client.cookiejar if c.name == "session"]
+    if store is None:
+        assert len(cookie.value) > 40  # the whole signed session
+    else:
+        assert Path(store.removeprefix("sqlite:///")).is_file()
+        assert "visits" not in cookie.value and "." in cookie.value
 
 
 def test_visits_are_counted_per_visitor(client: TestApp) -> None:
