@@ -481,7 +481,8 @@ class SecureCookieSessionInterface(SessionInterface):
         signing_serializer = self.get_signing_serializer(app)
         if signing_serializer is None:  # the secret key was removed mid-flight
             return
-        data = dict(dict.items(session)) if isinstance(session, dict) else dict(session)
+        as_dict = getattr(session, "as_dict", None)
+        data = as_dict() if as_dict is not None else dict(session)
         value = signing_serializer.dumps(data)
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         if not varies:
@@ -504,6 +505,7 @@ def _is_canonical_signature(value: str) -> bool:
 
 def _is_empty(session: SessionMixin) -> bool:
     """Emptiness without counting as the application reading the session."""
-    if isinstance(session, dict):  # a plain isinstance: dict is no ABC
-        return not dict.__len__(session)
-    return not session
+    # Not isinstance(session, SecureCookieSession): that goes through the ABC
+    # machinery (sessions are MutableMappings), slower than the rest of the check.
+    is_empty = getattr(session, "is_empty", None)
+    return is_empty() if is_empty is not None else not session

@@ -127,6 +127,9 @@ def _id_keys(
     return tuple(pairs)
 
 
+_NOTHING_TOUCHED: dict[str, bool] = {}
+
+
 class ServerSideSession(SecureCookieSession):
     """A session whose data lives in a store, loaded on first read.
 
@@ -150,28 +153,35 @@ class ServerSideSession(SecureCookieSession):
     _rename_from: str | None = None  # store key to rename (regenerate)
     _store_error: SessionStoreError | None = None
     _opened_at: float | None = None  # when the cookie's id was read (epoch seconds)
+    # key -> True (set here) or False (deleted here): what to write. The shared
+    # empty default is never written to (see _touched_for_write): most requests
+    # write nothing and need no dict of their own.
+    _touched: dict[str, bool] = _NOTHING_TOUCHED
 
-    def __init__(
-        self,
-        initial: Mapping[str, t.Any] | None = None,
-        *,
-        sid: str | None = None,
-        store_key: str | None = None,
-        fetch: Callable[[], Mapping[str, str] | None] | None = None,
-        loads: Callable[[str], t.Any] | None = None,
-        opened_at: float | None = None,
-    ) -> None:
-        super().__init__(initial)
-        if store_key is not None:  # a cookie named it: load on first read
-            self._sid = sid
-            self._store_key = store_key
-            self._opened_at = opened_at
-            self._fetch = fetch
-            self._loads = loads
-            self.new = False
-            self._loaded = fetch is None
-        # key -> True (set here) or False (deleted here): what to write
-        self._touched: dict[str, bool] = {}
+    @classmethod
+    def from_cookie(
+        cls,
+        sid: str,
+        store_key: str,
+        fetch: Callable[[], Mapping[str, str] | None],
+        loads: Callable[[str], t.Any],
+        opened_at: float,
+    ) -> ServerSideSession:
+        """The session a cookie names, loaded by ``fetch`` on its first read.
+
+        A classmethod rather than constructor arguments: a session created in
+        this request (most anonymous requests) is then built by the plain
+        dict constructor, with nothing to set.
+        """
+        session = cls()
+        session._sid = sid
+        session._store_key = store_key
+        session._fetch = fetch
+        session._loads = loads
+        session._opened_at = opened_at
+        session.new = False
+        session._loaded = False
+        return session
 
     @property
     def permanent(self) -> bool:
@@ -295,7 +305,7 @@ class ServerSideSession(SecureCookieSession):
 
     def __setitem__(self, key: str, value: t.Any) -> None:
         super().__setitem__(key, value)
-        self._touched[key] = True
+        self._touched_for_write()[key] = True
 
     def update(self, *args: t.Any, **kwargs: t.Any) -> None:
         for key, value in dict(*args, **kwargs).items():
@@ -305,30 +315,36 @@ class ServerSideSession(SecureCookieSession):
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()
         super().__delitem__(key)
-        self._touched[key] = False
+        self._touched_for_write()[key] = False
 
     def setdefault(self, key: str, default: t.Any = None) -> t.Any:
         self._ensure_loaded()
         if not dict.__contains__(self, key):
-            self._touched[key] = True
+            self._touched_for_write()[key] = True
         return super().setdefault(key, default)
 
     def pop(self, key: str, *default: t.Any) -> t.Any:
         self._ensure_loaded()
         if dict.__contains__(self, key):
-            self._touched[key] = False
+            self._touched_for_write()[key] = False
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, t.Any]:
         self._ensure_loaded()
         key, value = super().popitem()
-        self._touched[key] = False
+        self._touched_for_write()[key] = False
         return key, value
 
     def clear(self) -> None:
         self._ensure_loaded()
-        self._touched.update(dict.fromkeys(dict.keys(self), False))
+        self._touched_for_write().update(dict.fromkeys(dict.keys(self), False))
         super().clear()
+
+    def _touched_for_write(self) -> dict[str, bool]:
+        touched = self._touched
+        if touched is _NOTHING_TOUCHED:
+            touched = self._touched = {}
+        return touched
 
     # -- the id ------------------------------------------------------------------
 
@@ -355,7 +371,7 @@ class ServerSideSession(SecureCookieSession):
         self._doomed += tuple(key for key in (self._rename_from, self._store_key) if key)
         self._become_fresh()
         dict.clear(self)
-        self._touched = {}
+        self._touched = _NOTHING_TOUCHED
         self._handed_out = None
         self._loaded = True
         self._from_store = False
@@ -470,9 +486,7 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             store_key = store_key_for(id_key.hash_key, sid)
             touch = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
             fetch = partial(self.store.load, store_key, touch)
-            return self.session_class(
-                sid=sid, store_key=store_key, fetch=fetch, loads=loads, opened_at=time.time()
-            )
+            return self.session_class.from_cookie(sid, store_key, fetch, loads, time.time())
         # Forged, or another app's cookie: a fresh session; the value is never logged.
         logger.debug("session id cookie rejected")
         return self.session_class()
@@ -480,10 +494,11 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
     ) -> None:
-        if not isinstance(session, ServerSideSession):
+        if ServerSideSession not in type(session).__mro__:  # isinstance, minus the ABC cost
             raise TypeError(
                 f"ServerSideSessionInterface saves ServerSideSession, got {type(session).__name__}"
             )
+        session = t.cast(ServerSideSession, session)
         if session._store_error is not None:
             raise SessionStoreError(
                 "the session store failed while this request read the session"
