@@ -25,7 +25,7 @@ from .settings import DEFAULT_ENVIRON_KEY, parse_settings
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["SessionMiddleware", "get_session"]
+__all__ = ["HeaderResponse", "LazyRequest", "SessionMiddleware", "get_session"]
 
 logger = logging.getLogger("wsgi_sessions")
 
