@@ -351,6 +351,31 @@ def test_key_rotation_keeps_sessions_until_they_are_regenerated(store: Store) ->
     }
 
 
+def test_key_rotation_keeps_a_permanent_session_whose_cookie_is_re_sent(store: Store) -> None:
+    """A refreshed permanent session re-sends its cookie: the new cookie must
+    still find the record, which lives under the fallback key's hash."""
+    old_app = make_app(store)
+    old_app.get("/set", {"a": "1"})
+    cookie = session_cookie(old_app.get("/permanent"))
+    assert cookie is not None
+    rotated = make_app(store, secret_key="new secret", secret_key_fallbacks=[SECRET])
+    response = rotated.get("/dump", headers={"Cookie": f"session={cookie}"})
+    assert response.json == {"a": "1", "_permanent": True}
+    cookie = session_cookie(response)  # the expiry pushed forward
+    assert cookie is not None
+    response = rotated.get("/dump", headers={"Cookie": f"session={cookie}"})
+    assert response.json == {"a": "1", "_permanent": True}
+    rotated.get("/set", {"b": "2"}, headers={"Cookie": f"session={cookie}"})
+    cookie = session_cookie(
+        rotated.get("/login", {"user": "u"}, headers={"Cookie": f"session={cookie}"})
+    )
+    assert cookie is not None
+    # Regenerated (at login), the session moved to the new key: no fallback needed.
+    only_new = make_app(store, secret_key="new secret")
+    response = only_new.get("/dump", headers={"Cookie": f"session={cookie}"})
+    assert response.json == {"a": "1", "b": "2", "_permanent": True, "user": "u"}
+
+
 # -- settings -------------------------------------------------------------------------------
 
 

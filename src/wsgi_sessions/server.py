@@ -146,6 +146,9 @@ class ServerSideSession(SecureCookieSession):
     # Defaults for a session created in this request (most anonymous requests).
     _sid: str | None = None
     _store_key: str | None = None  # the record this request found (or may find)
+    # The key that verified the cookie, when it was a fallback: the record lives
+    # under that key's hash, so a re-sent cookie must be signed with it too.
+    _id_key: _IdKey | None = None
     _fetch: Callable[[], Mapping[str, str] | None] | None = None
     _loads: Callable[[str], t.Any] | None = None
     new = True
@@ -169,6 +172,7 @@ class ServerSideSession(SecureCookieSession):
         fetch: Callable[[], Mapping[str, str] | None],
         loads: Callable[[str], t.Any],
         opened_at: float,
+        id_key: _IdKey | None = None,
     ) -> ServerSideSession:
         """The session a cookie names, loaded by ``fetch`` on its first read.
 
@@ -182,6 +186,7 @@ class ServerSideSession(SecureCookieSession):
         session._fetch = fetch
         session._loads = loads
         session._opened_at = opened_at
+        session._id_key = id_key
         session.new = False
         session._loaded = False
         return session
@@ -249,6 +254,7 @@ class ServerSideSession(SecureCookieSession):
         """Unknown, expired or dead in the store: never adopt the id."""
         self._sid = None
         self._store_key = None
+        self._id_key = None
         self._rename_from = None
         self.new = True
 
@@ -479,7 +485,7 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         loads = self.serializer.loads
         id_keys = self.get_id_keys(app)
         assert id_keys is not None
-        for id_key in id_keys:
+        for index, id_key in enumerate(id_keys):
             try:
                 sid = id_key.signer.unsign(value).decode("ascii", "replace")
             except BadSignature:
@@ -489,7 +495,10 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             store_key = store_key_for(id_key.hash_key, sid)
             touch = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
             fetch = partial(self.store.load, store_key, touch)
-            return self.session_class.from_cookie(sid, store_key, fetch, loads, time.time())
+            fallback = id_key if index else None
+            return self.session_class.from_cookie(
+                sid, store_key, fetch, loads, time.time(), fallback
+            )
         # Forged, or another app's cookie: a fresh session; the value is never logged.
         logger.debug("session id cookie rejected")
         return self.session_class()
@@ -531,11 +540,15 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             store.delete(doomed)
 
         key = session._store_key
+        # A record found under a fallback key stays there (until regenerated):
+        # its cookie keeps that key's signature, or the next request misses it.
+        signer = (session._id_key or current).signer
         renamed = False
         if session._rename_from is not None:
             new_key = store_key_for(current.hash_key, session.sid)
             renamed = store.rename(session._rename_from, new_key)
             key = new_key if renamed else None
+            signer = current.signer
 
         if session._loaded and dict.__len__(session) == 0:
             if key is not None:
@@ -562,9 +575,10 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             if not fields:
                 return
             self._create(app, session, current, values, fields)
+            signer = current.signer
             send_cookie = True
         if send_cookie:
-            cookie = current.signer.sign(session.sid).decode("ascii")
+            cookie = signer.sign(session.sid).decode("ascii")
             self.set_session_cookie(app, response, cookie, self.get_expiration_time(app, session))
             if not session.accessed:
                 response.vary.add("Cookie")
