@@ -100,6 +100,9 @@ def view(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
         session.clear()
     elif path == "/permanent":
         session.permanent = True
+    elif path == "/pop-missing":
+        session.pop("missing", None)
+        session.update({})
     elif path == "/touch-all":
         session.get("a")
         session.modified = True
@@ -633,3 +636,14 @@ def test_a_read_refreshes_the_expiry_only_when_configured(refresh: str, touch: b
     app.get("/set", {"a": "1"})
     app.get("/read", {"key": "a"})
     assert counting.touches == [touch]
+
+
+def test_popping_a_missing_key_writes_nothing(store: Store) -> None:
+    # `session.pop("flash", None)` changes nothing: it must not write every
+    # loaded key back over other requests' newer values.
+    counting = CountingStore(store)
+    app = make_app(counting)
+    app.get("/set", {"a": "1", "b": "2"})
+    counting.calls.clear()
+    app.get("/pop-missing")
+    assert counting.calls == {"load": 1}

@@ -160,6 +160,10 @@ class ServerSideSession(SecureCookieSession):
     # empty default is never written to (see _touched_for_write): most requests
     # write nothing and need no dict of their own.
     _touched: dict[str, bool] = _NOTHING_TOUCHED
+    # The app set `modified = True` itself. Not the inherited flag: a write
+    # that changes nothing (popping a missing key) sets that one too, and
+    # must not write every loaded key over other requests' newer values.
+    _write_all = False
 
     @classmethod
     def from_cookie(
@@ -198,6 +202,16 @@ class ServerSideSession(SecureCookieSession):
     @permanent.setter
     def permanent(self, value: bool) -> None:
         self["_permanent"] = bool(value)
+
+    @property
+    def modified(self) -> bool:
+        """As for cookie sessions; setting it True writes every loaded key."""
+        return super().modified
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        SecureCookieSession.modified.fset(self, value)  # type: ignore[attr-defined]
+        self._write_all = value
 
     @property
     def sid(self) -> str:
@@ -396,7 +410,7 @@ class ServerSideSession(SecureCookieSession):
             for key, snapshot in self._handed_out.items():
                 if dict.get(self, key, snapshot) != snapshot:
                     changed.add(key)
-        if self._modified and not touched and not changed and self._loaded:
+        if self._write_all and not touched and not changed and self._loaded:
             changed.update(dict.keys(self))  # `session.modified = True`: write it all
         values = {
             key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
