@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import typing as t
 from collections import Counter
@@ -100,6 +101,13 @@ def view(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
         session.clear()
     elif path == "/permanent":
         session.permanent = True
+    elif path == "/login-unstorable":
+        session.regenerate()
+        session["user"] = query["user"]
+        if "reserved" in query:
+            session["\x00l"] = "a name the stores keep for themselves"
+        else:
+            session["roles"] = {"admin"}  # a set: cannot be stored
     elif path == "/pop-missing":
         session.pop("missing", None)
         session.update({})
@@ -647,3 +655,23 @@ def test_popping_a_missing_key_writes_nothing(store: Store) -> None:
     counting.calls.clear()
     app.get("/pop-missing")
     assert counting.calls == {"load": 1}
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [({}, r"TypeError\(.session\['roles'\]"), ({"reserved": "1"}, r"ValueError\(.*reserved")],
+    ids=["a-set-value", "a-reserved-key"],
+)
+def test_a_session_that_cannot_be_stored_writes_nothing(
+    store: Store, params: dict[str, str], error: str
+) -> None:
+    # The save fails before any store call: the old session is neither renamed
+    # away (its cookie would be dead with no new one sent) nor changed.
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"cart": "book"}))
+    assert cookie is not None
+    with pytest.raises((TypeError, ValueError)) as caught:
+        app.get("/login-unstorable", {"user": "alice", **params})
+    assert re.match(error, repr(caught.value))
+    replay = webtest.TestApp(app.app)
+    assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {"cart": "book"}

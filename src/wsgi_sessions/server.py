@@ -46,6 +46,7 @@ from .serialization import TaggedJSONSerializer
 from .sessions import SecureCookieSession, SessionMixin
 from .settings import DEFAULT_IDLE_LIFETIME, to_timedelta
 from .stores import MemoryStore, Store, store_from_url
+from .stores.base import check_fields
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from werkzeug.wrappers import Request
@@ -540,6 +541,12 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         if id_keys is None:  # the secret key was removed mid-flight
             return
         current = id_keys[0]
+        # Everything that can refuse the session's contents fails here, before
+        # the first store call: a rename or delete done for a save that then
+        # fails would leave the client with a dead cookie and no new one.
+        values, deleted = session._changes()
+        fields = self.dump_fields(values)
+        check_fields(fields)
         store = self.store
         for doomed in session._doomed:
             store.delete(doomed)
@@ -559,8 +566,6 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
                 response.vary.add("Cookie")
             return
 
-        values, deleted = session._changes()
-        fields = self.dump_fields(values)
         permanent = session._known_permanent()
         send_cookie = (
             renamed
