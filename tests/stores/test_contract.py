@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
 
 from wsgi_sessions.stores import Store
+from wsgi_sessions.stores.base import MAX_FORWARDS
 
 KEY = "{fam00001}record"
 
@@ -181,3 +183,18 @@ def test_a_zero_grace_rename_forwards_nothing(store: Store, other_store: Store) 
     assert store.rename(KEY, "{fam00001}new")
     assert other_store.apply(KEY, {"late": "2"}, []) is False
     assert store.load("{fam00001}new") == {"a": "1"}
+
+
+def test_a_write_follows_up_to_max_forwards(store: Store, other_store: Store) -> None:
+    # A session regenerated MAX_FORWARDS times while a request was in flight:
+    # every store follows that many forwards, and refuses one more.
+    store.create(KEY, {"a": "1"}, 60)
+    opened_at = time.time()
+    keys = [KEY] + [f"{{fam00001}}renamed{i}" for i in range(MAX_FORWARDS + 1)]
+    for old, new in itertools.pairwise(keys[:-1]):
+        assert store.rename(old, new)
+    assert other_store.apply(KEY, {"late": "2"}, [], opened_at=opened_at) is True
+    assert store.load(keys[-2]) == {"a": "1", "late": "2"}
+    assert store.rename(keys[-2], keys[-1])
+    assert other_store.apply(KEY, {"later": "3"}, [], opened_at=opened_at) is False
+    assert store.load(keys[-1]) == {"a": "1", "late": "2"}

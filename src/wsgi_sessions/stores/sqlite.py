@@ -149,7 +149,7 @@ class SQLiteStore(Store):
 
         def work(db: sqlite3.Connection) -> bool:
             target = key
-            for _ in range(MAX_FORWARDS):
+            for _ in range(MAX_FORWARDS + 1):  # the key, then up to MAX_FORWARDS forwards
                 now = time.time()
                 params = (text, lifetime, now, lifetime, target, now)
                 if db.execute(self._sql["apply"], params).rowcount == 1:
