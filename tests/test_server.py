@@ -108,6 +108,9 @@ def view(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
             session["\x00l"] = "a name the stores keep for themselves"
         else:
             session["roles"] = {"admin"}  # a set: cannot be stored
+    elif path == "/read-set":  # a loaded session, then writes
+        session.get("a")
+        session.update(query)
     elif path == "/pop-missing":
         session.pop("missing", None)
         session.update({})
@@ -675,3 +678,16 @@ def test_a_session_that_cannot_be_stored_writes_nothing(
     assert re.match(error, repr(caught.value))
     replay = webtest.TestApp(app.app)
     assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {"cart": "book"}
+
+
+def test_a_changed_permanent_session_gets_its_cookie_expiry_pushed(store: Store) -> None:
+    # Without refresh_each_request the cookie is still sent when the session
+    # changes (as for cookie sessions): the store pushed its expiry forward,
+    # and a cookie left to expire earlier would end an active session.
+    app = make_app(store, permanent_lifetime="1h", refresh_each_request="false")
+    app.get("/set", {"a": "1"})
+    assert "Expires=" in app.get("/permanent").headers["Set-Cookie"]
+    assert "Set-Cookie" not in app.get("/read", {"key": "a"}).headers
+    response = app.get("/read-set", {"b": "2"})
+    assert "Expires=" in response.headers["Set-Cookie"]
+    assert response.headers["Vary"] == "Cookie"

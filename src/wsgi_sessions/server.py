@@ -577,6 +577,8 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             lifetime = None if permanent is None else self.get_lifetime(app, permanent)
             if not store.apply(key, fields, deleted, lifetime, session._opened_at):
                 key = None  # gone meanwhile (invalidated, expired): never resurrect it
+            elif permanent:
+                send_cookie = True  # the store pushed the expiry forward: so does the cookie
         if key is None:
             if not fields:
                 return
