@@ -546,7 +546,7 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         # fails would leave the client with a dead cookie and no new one.
         values, deleted = session._changes()
         fields = self.dump_fields(values)
-        check_fields(fields)
+        check_fields(fields, deleted)
         store = self.store
         for doomed in session._doomed:
             store.delete(doomed)

@@ -115,6 +115,17 @@ def test_reserved_field_names_are_refused(store: Store) -> None:
     assert store.load(KEY) == {"a": "1"}
 
 
+def test_reserved_field_names_are_refused_for_deletes_too(store: Store) -> None:
+    # Deleting a store's own bookkeeping field (Redis keeps the lifetime in
+    # one) would leave a live session unloadable: a silent logout.
+    store.create(KEY, {"a": "1"}, 60)
+    with pytest.raises(ValueError, match="reserved"):
+        store.apply(KEY, {"b": "2"}, ["\x00l"])
+    assert store.load(KEY) == {"a": "1"}
+    assert store.apply(KEY, {"b": "2"}, iter(["a"]))  # any iterable of names
+    assert store.load(KEY) == {"b": "2"}
+
+
 def test_unicode_fields_and_values(store: Store) -> None:
     store.create(KEY, {"ключ": '"значение ✓"'}, 60)
     store.apply(KEY, {"emoji 🍪": '"yes"'}, [])

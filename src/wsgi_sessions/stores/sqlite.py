@@ -141,7 +141,8 @@ class SQLiteStore(Store):
         lifetime: int | None = None,
         opened_at: float | None = None,
     ) -> bool:
-        check_fields(set_fields)
+        delete_fields = tuple(delete_fields)
+        check_fields(set_fields, delete_fields)
         patch: dict[str, str | None] = dict(set_fields)
         for name in delete_fields:
             patch[name] = None  # a merge patch deletes a member set to null
