@@ -111,6 +111,10 @@ def view(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
     elif path == "/read-set":  # a loaded session, then writes
         session.get("a")
         session.update(query)
+    elif path == "/not-equal":  # the first thing the request does with the session
+        result = session != {"a": "1"}
+    elif path == "/reversed":
+        result = list(reversed(session))
     elif path == "/pop-missing":
         session.pop("missing", None)
         session.update({})
@@ -691,3 +695,10 @@ def test_a_changed_permanent_session_gets_its_cookie_expiry_pushed(store: Store)
     response = app.get("/read-set", {"b": "2"})
     assert "Expires=" in response.headers["Set-Cookie"]
     assert response.headers["Vary"] == "Cookie"
+
+
+def test_every_read_loads_the_session_first(store: Store) -> None:
+    app = make_app(store)
+    app.get("/set", {"a": "1"})
+    assert app.get("/not-equal").json is False
+    assert app.get("/reversed").json == ["a"]

@@ -309,6 +309,14 @@ class ServerSideSession(SecureCookieSession):
         self._ensure_loaded()
         return super().__eq__(other)
 
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __reversed__(self) -> t.Iterator[str]:
+        self._ensure_loaded()
+        self.accessed = True
+        return dict.__reversed__(self)
+
     __hash__ = None
 
     def as_dict(self) -> dict[str, t.Any]:
