@@ -46,6 +46,7 @@ from .serialization import TaggedJSONSerializer
 from .sessions import SecureCookieSession, SessionMixin
 from .settings import DEFAULT_IDLE_LIFETIME, to_timedelta
 from .stores import MemoryStore, Store, store_from_url
+from .stores.base import check_fields
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from werkzeug.wrappers import Request
@@ -163,6 +164,10 @@ class ServerSideSession(SecureCookieSession):
     # empty default is never written to (see _touched_for_write): most requests
     # write nothing and need no dict of their own.
     _touched: dict[str, bool] = _NOTHING_TOUCHED
+    # The app set `modified = True` itself. Not the inherited flag: a write
+    # that changes nothing (popping a missing key) sets that one too, and
+    # must not write every loaded key over other requests' newer values.
+    _write_all = False
 
     @classmethod
     def from_cookie(
@@ -203,6 +208,16 @@ class ServerSideSession(SecureCookieSession):
     @permanent.setter
     def permanent(self, value: bool) -> None:
         self["_permanent"] = bool(value)
+
+    @property
+    def modified(self) -> bool:
+        """As for cookie sessions; setting it True writes every loaded key."""
+        return super().modified
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        SecureCookieSession.modified.fset(self, value)  # type: ignore[attr-defined]
+        self._write_all = value
 
     @property
     def sid(self) -> str:
@@ -299,6 +314,14 @@ class ServerSideSession(SecureCookieSession):
     def __eq__(self, other: object) -> bool:
         self._ensure_loaded()
         return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __reversed__(self) -> t.Iterator[str]:
+        self._ensure_loaded()
+        self.accessed = True
+        return dict.__reversed__(self)
 
     __hash__ = None
 
@@ -402,7 +425,7 @@ class ServerSideSession(SecureCookieSession):
             for key, snapshot in self._handed_out.items():
                 if dict.get(self, key, snapshot) != snapshot:
                     changed.add(key)
-        if self._modified and not touched and not changed and self._loaded:
+        if self._write_all and not touched and not changed and self._loaded:
             changed.update(dict.keys(self))  # `session.modified = True`: write it all
         values = {
             key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
@@ -535,6 +558,12 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         if id_keys is None:  # the secret key was removed mid-flight
             return
         current = id_keys[0]
+        # Everything that can refuse the session's contents fails here, before
+        # the first store call: a rename or delete done for a save that then
+        # fails would leave the client with a dead cookie and no new one.
+        values, deleted = session._changes()
+        fields = self.dump_fields(values)
+        check_fields(fields, deleted)
         store = self.store
         for doomed in session._doomed:
             store.delete(doomed)
@@ -558,8 +587,6 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
                 response.vary.add("Cookie")
             return
 
-        values, deleted = session._changes()
-        fields = self.dump_fields(values)
         permanent = session._known_permanent()
         send_cookie = (
             renamed
@@ -571,6 +598,8 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             lifetime = None if permanent is None else self.get_lifetime(app, permanent)
             if not store.apply(key, fields, deleted, lifetime, session._opened_at):
                 key = None  # gone meanwhile (invalidated, expired): never resurrect it
+            elif permanent:
+                send_cookie = True  # the store pushed the expiry forward: so does the cookie
         if key is None:
             if not fields:
                 return

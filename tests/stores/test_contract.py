@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
 
 from wsgi_sessions.stores import Store
+from wsgi_sessions.stores.base import MAX_FORWARDS
 
 KEY = "{fam00001}record"
 
@@ -113,6 +115,17 @@ def test_reserved_field_names_are_refused(store: Store) -> None:
     assert store.load(KEY) == {"a": "1"}
 
 
+def test_reserved_field_names_are_refused_for_deletes_too(store: Store) -> None:
+    # Deleting a store's own bookkeeping field (Redis keeps the lifetime in
+    # one) would leave a live session unloadable: a silent logout.
+    store.create(KEY, {"a": "1"}, 60)
+    with pytest.raises(ValueError, match="reserved"):
+        store.apply(KEY, {"b": "2"}, ["\x00l"])
+    assert store.load(KEY) == {"a": "1"}
+    assert store.apply(KEY, {"b": "2"}, iter(["a"]))  # any iterable of names
+    assert store.load(KEY) == {"b": "2"}
+
+
 def test_unicode_fields_and_values(store: Store) -> None:
     store.create(KEY, {"ключ": '"значение ✓"'}, 60)
     store.apply(KEY, {"emoji 🍪": '"yes"'}, [])
@@ -181,3 +194,18 @@ def test_a_zero_grace_rename_forwards_nothing(store: Store, other_store: Store) 
     assert store.rename(KEY, "{fam00001}new")
     assert other_store.apply(KEY, {"late": "2"}, []) is False
     assert store.load("{fam00001}new") == {"a": "1"}
+
+
+def test_a_write_follows_up_to_max_forwards(store: Store, other_store: Store) -> None:
+    # A session regenerated MAX_FORWARDS times while a request was in flight:
+    # every store follows that many forwards, and refuses one more.
+    store.create(KEY, {"a": "1"}, 60)
+    opened_at = time.time()
+    keys = [KEY] + [f"{{fam00001}}renamed{i}" for i in range(MAX_FORWARDS + 1)]
+    for old, new in itertools.pairwise(keys[:-1]):
+        assert store.rename(old, new)
+    assert other_store.apply(KEY, {"late": "2"}, [], opened_at=opened_at) is True
+    assert store.load(keys[-2]) == {"a": "1", "late": "2"}
+    assert store.rename(keys[-2], keys[-1])
+    assert other_store.apply(KEY, {"later": "3"}, [], opened_at=opened_at) is False
+    assert store.load(keys[-1]) == {"a": "1", "late": "2"}

@@ -29,6 +29,7 @@ shared stores, across processes and machines):
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Iterable, Mapping
 
 __all__ = ["MAX_FORWARDS", "Store", "check_fields"]
@@ -100,9 +101,10 @@ class Store(abc.ABC):
         """Release connections; the store must not be used afterwards."""
 
 
-def check_fields(fields: Iterable[str]) -> None:
-    """Refuse field names the stores reserve for their own bookkeeping."""
-    for name in fields:
+def check_fields(*groups: Iterable[str]) -> None:
+    """Refuse field names the stores reserve for their own bookkeeping, to
+    set or to delete (each group read once)."""
+    for name in itertools.chain(*groups):
         if not isinstance(name, str):
             raise TypeError(f"session keys must be str, got {type(name).__name__}")
         if name.startswith("\x00"):

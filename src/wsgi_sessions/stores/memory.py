@@ -70,7 +70,8 @@ class MemoryStore(Store):
         lifetime: int | None = None,
         opened_at: float | None = None,
     ) -> bool:
-        check_fields(set_fields)
+        delete_fields = tuple(delete_fields)
+        check_fields(set_fields, delete_fields)
         now = time.time()
         with self._lock:
             record = self._live(key, now)

@@ -178,7 +178,8 @@ class RedisStore(Store):
         lifetime: int | None = None,
         opened_at: float | None = None,
     ) -> bool:
-        check_fields(set_fields)
+        delete_fields = tuple(delete_fields)
+        check_fields(set_fields, delete_fields)
         args: list[t.Any] = [
             "" if lifetime is None else lifetime,
             len(set_fields),

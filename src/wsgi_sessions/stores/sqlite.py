@@ -141,7 +141,8 @@ class SQLiteStore(Store):
         lifetime: int | None = None,
         opened_at: float | None = None,
     ) -> bool:
-        check_fields(set_fields)
+        delete_fields = tuple(delete_fields)
+        check_fields(set_fields, delete_fields)
         patch: dict[str, str | None] = dict(set_fields)
         for name in delete_fields:
             patch[name] = None  # a merge patch deletes a member set to null
@@ -149,7 +150,7 @@ class SQLiteStore(Store):
 
         def work(db: sqlite3.Connection) -> bool:
             target = key
-            for _ in range(MAX_FORWARDS):
+            for _ in range(MAX_FORWARDS + 1):  # the key, then up to MAX_FORWARDS forwards
                 now = time.time()
                 params = (text, lifetime, now, lifetime, target, now)
                 if db.execute(self._sql["apply"], params).rowcount == 1:
