@@ -89,7 +89,7 @@ _SCALARS: dict[type, Callable[[t.Any], str]] = {
 
 
 def _dump_fast(serializer: TaggedJSONSerializer, value: t.Any) -> str:
-    """What ``serializer.dumps(value)`` returns, without its per-call encoder."""
+    """What ``serializer.dumps(value)`` returns, faster for scalars."""
     scalar = _SCALARS.get(type(value))
     if scalar is not None:
         return scalar(value)
@@ -616,7 +616,8 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         """Each value as its own tagged-JSON text (a store field)."""
         serializer = self.serializer
         if type(serializer) is TaggedJSONSerializer:
-            # serializer.dumps builds a JSON encoder per call: scalars need none.
+            # serializer.dumps tags and runs the general encoder: a scalar (most
+            # session values) needs neither, and is written by its own encoder.
             try:
                 return {name: _dump_fast(serializer, value) for name, value in values.items()}
             except TypeError:
