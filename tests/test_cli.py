@@ -93,9 +93,19 @@ def test_purge_rejects_an_unknown_store_url(capsys: pytest.CaptureFixture[str]) 
     assert "store" in capsys.readouterr().err
 
 
+def test_purge_of_a_missing_sqlite_file_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo.db"
+    assert main(["purge", "--store", f"sqlite:///{typo}"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not typo.exists()
+
+
 def test_purge_reports_a_store_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    missing_dir = tmp_path / "no" / "such" / "dir" / "x.db"
-    assert main(["purge", "--store", f"sqlite:///{missing_dir}"]) == 1
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not an SQLite database" * 100)
+    assert main(["purge", "--store", f"sqlite:///{broken}"]) == 1
     err = capsys.readouterr().err
     assert "SQLite session store failed" in err
 

@@ -22,6 +22,7 @@ from wsgi_sessions import (
 )
 from wsgi_sessions.server import store_key_for
 from wsgi_sessions.stores import MemoryStore, Store
+from wsgi_sessions.stores.base import Ended
 
 SECRET = "server-side test secret"
 
@@ -37,7 +38,7 @@ class CountingStore(Store):
     def total(self) -> int:
         return sum(self.calls.values())
 
-    def load(self, key: str, touch: bool = False) -> dict[str, str] | None:
+    def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
         self.calls["load"] += 1
         self.touches.append(touch)
         return self.inner.load(key, touch)
@@ -52,16 +53,15 @@ class CountingStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
-        opened_at: float | None = None,
-    ) -> bool:
+    ) -> bool | Ended:
         self.calls["apply"] += 1
-        return self.inner.apply(key, set_fields, delete_fields, lifetime, opened_at)
+        return self.inner.apply(key, set_fields, delete_fields, lifetime)
 
-    def delete(self, key: str) -> bool:
-        self.calls["delete"] += 1
-        return self.inner.delete(key)
+    def end(self, key: str) -> bool:
+        self.calls["end"] += 1
+        return self.inner.end(key)
 
-    def rename(self, old_key: str, new_key: str) -> bool:
+    def rename(self, old_key: str, new_key: str) -> bool | Ended:
         self.calls["rename"] += 1
         return self.inner.rename(old_key, new_key)
 
@@ -99,6 +99,19 @@ def view(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
         session["cart"].append(query["item"])
     elif path == "/clear":
         session.clear()
+    elif path == "/pop-all":
+        for key in list(session):
+            session.pop(key)
+    elif path == "/del-all":
+        for key in list(session):
+            del session[key]
+    elif path == "/popitem-all":
+        while session:
+            session.popitem()
+    elif path == "/update-delete":  # an update that leaves nothing: |= then del
+        session |= {"tmp": 1}
+        for key in list(session):
+            del session[key]
     elif path == "/permanent":
         session.permanent = True
     elif path == "/login-unstorable":
@@ -269,14 +282,20 @@ def test_logout_deletes_the_cookie_and_the_data(store: Store) -> None:
     response = app.get("/logout")
     header = response.headers["Set-Cookie"]
     assert header.startswith("session=;") and "Max-Age=0" in header
-    assert store.load(store_key_for(hash_key(), sid_of(cookie))) is None
+    assert isinstance(store.load(store_key_for(hash_key(), sid_of(cookie))), Ended)
     replay = webtest.TestApp(app.app)
     assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
-    # A write with the dead cookie starts a new session; the old one stays dead.
+    # Right after the logout the dead cookie may still be on its way out of
+    # the browser (a request sent before the answer came): writes are dropped.
+    response = replay.get("/set", {"x": "1"}, headers={"Cookie": f"session={cookie}"})
+    assert session_cookie(response) is None
+    # Later, a write with the dead cookie starts a new session; the old one stays dead.
+    store.end_grace = 0
     response = replay.get("/set", {"x": "1"}, headers={"Cookie": f"session={cookie}"})
     new_cookie = session_cookie(response)
     assert new_cookie is not None and sid_of(new_cookie) != sid_of(cookie)
     assert replay.get("/dump", headers={"Cookie": f"session={new_cookie}"}).json == {"x": "1"}
+    assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
 
 
 def test_writes_after_invalidate_start_a_new_session(store: Store) -> None:
@@ -288,13 +307,27 @@ def test_writes_after_invalidate_start_a_new_session(store: Store) -> None:
     assert app.get("/dump").json == {"flash": "bye"}
 
 
-def test_clearing_the_session_deletes_it(store: Store) -> None:
+def test_clear_ends_the_session_like_invalidate(store: Store) -> None:
     app = make_app(store)
     cookie = session_cookie(app.get("/set", {"a": "1"}))
     assert cookie is not None
     response = app.get("/clear")
     assert "Max-Age=0" in response.headers["Set-Cookie"]
-    assert store.load(store_key_for(hash_key(), sid_of(cookie))) is None
+    assert isinstance(store.load(store_key_for(hash_key(), sid_of(cookie))), Ended)
+
+
+@pytest.mark.parametrize("path", ["/pop-all", "/del-all", "/popitem-all", "/update-delete"])
+def test_removing_every_key_keeps_the_session(store: Store, path: str) -> None:
+    # Emptying is not ending: the id, the record and the cookie stay until expiry.
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"flash": "hi"}))
+    assert cookie is not None
+    response = app.get(path)
+    assert "Set-Cookie" not in response.headers
+    assert store.load(store_key_for(hash_key(), sid_of(cookie))) == {}
+    app.get("/set", {"cart": "book"})
+    assert app.cookies["session"] == cookie
+    assert app.get("/dump").json == {"cart": "book"}
 
 
 # -- change tracking ----------------------------------------------------------------------
@@ -504,10 +537,9 @@ def test_invalidate_while_another_request_is_in_flight(store: Store) -> None:
     first_cookie, _ = _parallel_requests(store, cookie, first, second)
     replay = webtest.TestApp(app.app)
     assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
-    # The late request got a new session holding only its own write: no user.
-    assert first_cookie is not None and sid_of(first_cookie) != sid_of(cookie)
-    fresh = replay.get("/dump", headers={"Cookie": f"session={first_cookie}"}).json
-    assert fresh == {"late": "write"}
+    # The late request's write is dropped and it sends no cookie: the logout stands.
+    assert first_cookie is None
+    assert isinstance(store.load(store_key_for(hash_key(), sid_of(cookie))), Ended)
 
 
 def test_regenerate_while_another_request_is_in_flight(store: Store) -> None:
@@ -526,12 +558,124 @@ def test_regenerate_while_another_request_is_in_flight(store: Store) -> None:
     assert first_cookie is None  # the in-flight request does not touch the cookie
     assert second_cookie is not None
     replay = webtest.TestApp(app.app)
+    # Its write is dropped, never forwarded into the logged-in session.
     assert replay.get("/dump", headers={"Cookie": f"session={second_cookie}"}).json == {
         "cart": "book",
         "user": "alice",
-        "late": "write",
     }
     assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
+
+
+@pytest.mark.parametrize("blind", [True, False], ids=["blind-write", "read-then-write"])
+def test_a_write_in_flight_at_login_never_lands_however_late(store: Store, blind: bool) -> None:
+    # Session fixation: the attacker planted the id and keeps a request open
+    # (a slowly sent body) past the victim's login, for longer than any grace.
+    store.end_grace = 0
+    app = make_app(store)
+    planted = session_cookie(app.get("/set", {"cart": "book"}))
+    assert planted is not None
+    opened = threading.Event()
+    login_done = threading.Event()
+    attacker_cookies: list[str | None] = []
+
+    def slow_app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        session = get_session(environ)
+        if environ["PATH_INFO"] == "/attack":
+            if not blind:
+                session.get("cart")
+            opened.set()
+            assert login_done.wait(30)
+            session["role"] = "admin"
+        else:
+            session.regenerate()
+            session["user"] = "alice"
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(slow_app, {"secret_key": SECRET, "store": store})
+    headers = {"Cookie": f"session={planted}"}
+
+    def attack() -> None:
+        response = webtest.TestApp(middleware).get("/attack", headers=headers)
+        attacker_cookies.append(session_cookie(response))
+
+    thread = threading.Thread(target=attack)
+    thread.start()
+    assert opened.wait(30)
+    victim = session_cookie(webtest.TestApp(middleware).get("/login", headers=headers))
+    assert victim is not None
+    login_done.set()
+    thread.join(30)
+    assert attacker_cookies == [None]  # no cookie at all, least of all the victim's
+    assert webtest.TestApp(app.app).get("/dump", headers={"Cookie": f"session={victim}"}).json == {
+        "cart": "book",
+        "user": "alice",
+    }
+
+
+def test_logout_after_a_concurrent_login_ends_the_new_id(store: Store) -> None:
+    # The login saves first (regenerate), the logout that opened the old id second.
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"user": "alice"}))
+    assert cookie is not None
+
+    def first(session: t.Any) -> None:
+        session.invalidate()
+
+    def second(session: t.Any) -> None:
+        session.regenerate()
+        session["user"] = "alice"
+
+    first_cookie, second_cookie = _parallel_requests(store, cookie, first, second)
+    assert second_cookie is not None  # the login answered first, with the new id...
+    replay = webtest.TestApp(app.app)
+    # ...which the logout ended: neither id opens the session any more.
+    assert replay.get("/dump", headers={"Cookie": f"session={second_cookie}"}).json == {}
+    assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
+    assert isinstance(store.load(store_key_for(hash_key(), sid_of(second_cookie))), Ended)
+    assert first_cookie == ""  # the logout deletes the cookie, handing out no id
+
+
+def test_login_after_a_concurrent_logout_creates_nothing(store: Store) -> None:
+    # The logout saves first, the login that opened the old id second.
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"user": "alice"}))
+    assert cookie is not None
+    counting = CountingStore(store)
+
+    def first(session: t.Any) -> None:
+        session.regenerate()
+        session["user"] = "mallory"
+
+    def second(session: t.Any) -> None:
+        session.invalidate()
+
+    first_cookie, second_cookie = _parallel_requests(counting, cookie, first, second)
+    assert second_cookie == ""  # the logout deleted the cookie
+    assert first_cookie is None  # the login sends no cookie: the logout won
+    assert counting.calls["create"] == 0
+    replay = webtest.TestApp(app.app)
+    assert replay.get("/dump", headers={"Cookie": f"session={cookie}"}).json == {}
+
+
+@pytest.mark.parametrize("order", ["pop-first", "set-first"])
+def test_popping_the_last_key_while_another_request_adds_one(store: Store, order: str) -> None:
+    # A pops the only flash message while B adds to the cart: both survive,
+    # and nobody is logged out.
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"flash": "saved"}))
+    assert cookie is not None
+
+    def pop(session: t.Any) -> None:
+        session.pop("flash")
+
+    def add(session: t.Any) -> None:
+        session["cart"] = "book"
+
+    first, second = (add, pop) if order == "pop-first" else (pop, add)
+    cookies = _parallel_requests(store, cookie, first, second)
+    assert cookies == [None, None]  # the cookie stays as it is
+    assert app.get("/dump").json == {"cart": "book"}
 
 
 def test_old_cookie_cannot_write_into_a_regenerated_session(store: Store) -> None:
@@ -729,12 +873,6 @@ def test_every_read_loads_the_session_first(store: Store) -> None:
     assert app.get("/reversed").json == ["a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a permanent session read in flight during regenerate() re-sends "
-    "the old (now dead) id to push its expiry; arriving after the login's "
-    "response, it logs the user out. Needs a liveness check at save (a round trip).",
-)
 def test_a_read_in_flight_during_regenerate_does_not_resend_the_old_id(store: Store) -> None:
     app = make_app(store)
     app.get("/set", {"cart": "book"})

@@ -67,7 +67,7 @@ def _purge(args: argparse.Namespace) -> int:
     from .stores import store_from_url
 
     try:
-        store = store_from_url(args.store)
+        store = store_from_url(args.store, create=False)  # a typo must not make a new file
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

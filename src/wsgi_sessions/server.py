@@ -15,8 +15,12 @@ What travels where:
 The session is loaded on its first read, with the expiry refresh in the same
 store call; a key written without being read is sent as a blind per-key
 write, applied only if the session still exists. Only changed keys are
-written, so overlapping requests of one user that change different keys both
-survive, and an invalidated session is never written back to life.
+written (removing keys writes per-key deletions; only ``invalidate()`` or
+``clear()`` ends a session), so overlapping requests of one user that change
+different keys both survive, and an ended session is never written back to
+life. A request whose session another request ended or regenerated while it
+ran has its writes dropped and sends no cookie: nothing crosses a login or a
+logout.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ from .interface import (
     _make_signing_serializer,
 )
 from .serialization import TaggedJSONSerializer
-from .sessions import SecureCookieSession, SessionMixin
+from .sessions import CSRF_KEY, SecureCookieSession, SessionMixin
 from .settings import DEFAULT_IDLE_LIFETIME, to_timedelta
 from .stores import MemoryStore, Store, store_from_url
-from .stores.base import check_fields
+from .stores.base import Ended, check_fields
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from werkzeug.wrappers import Request
@@ -147,19 +151,21 @@ class ServerSideSession(SecureCookieSession):
     # Defaults for a session created in this request (most anonymous requests).
     _sid: str | None = None
     _store_key: str | None = None  # the record this request found (or may find)
+    _opened_key: str | None = None  # the record the cookie named (kept for invalidate)
     # The key that verified the cookie, when it was a fallback: the record lives
     # under that key's hash, so a re-sent cookie must be signed with it too.
     _id_key: _IdKey | None = None
-    _fetch: Callable[[], Mapping[str, str] | None] | None = None
+    _fetch: Callable[[], Mapping[str, str] | Ended | None] | None = None
     _loads: Callable[[str], t.Any] | None = None
     new = True
     _loaded = True  # a new session has nothing to load
     _from_store = False  # loaded, and found in the store
     _stale_cookie = False  # a cookie named a session the store does not have
+    _ended: Ended | None = None  # the store found the cookie's session ended (or renamed)
     _doomed: tuple[str, ...] = ()  # store keys to delete (invalidate)
     _rename_from: str | None = None  # store key to rename (regenerate)
     _store_error: SessionStoreError | None = None
-    _opened_at: float | None = None  # when the cookie's id was read (epoch seconds)
+    _opened_at: float = 0.0  # when the cookie's id was read (epoch seconds)
     # key -> True (set here) or False (deleted here): what to write. The shared
     # empty default is never written to (see _touched_for_write): most requests
     # write nothing and need no dict of their own.
@@ -174,7 +180,7 @@ class ServerSideSession(SecureCookieSession):
         cls,
         sid: str,
         store_key: str,
-        fetch: Callable[[], Mapping[str, str] | None],
+        fetch: Callable[[], Mapping[str, str] | Ended | None],
         loads: Callable[[str], t.Any],
         opened_at: float,
         id_key: _IdKey | None = None,
@@ -187,7 +193,7 @@ class ServerSideSession(SecureCookieSession):
         """
         session = cls()
         session._sid = sid
-        session._store_key = store_key
+        session._store_key = session._opened_key = store_key
         session._fetch = fetch
         session._loads = loads
         session._opened_at = opened_at
@@ -241,7 +247,10 @@ class ServerSideSession(SecureCookieSession):
             self._store_error = exc
             raise
         self._loaded = True
-        if fields is None:
+        if fields is None or isinstance(fields, Ended):
+            # Never adopt the id. Whether this request ran while another ended
+            # the session (its writes are then dropped) is decided at save.
+            self._ended = fields
             self._become_fresh()
             self._stale_cookie = True
             return
@@ -368,9 +377,12 @@ class ServerSideSession(SecureCookieSession):
         return key, value
 
     def clear(self) -> None:
-        self._ensure_loaded()
-        self._touched_for_write().update(dict.fromkeys(dict.keys(self), False))
-        super().clear()
+        """End the session, as :meth:`invalidate` does (the usual logout idiom).
+
+        Removing keys one by one (``pop``, ``del``) only deletes those keys:
+        the session, its id and its cookie stay.
+        """
+        self.invalidate()
 
     def _touched_for_write(self) -> dict[str, bool]:
         touched = self._touched
@@ -393,14 +405,22 @@ class ServerSideSession(SecureCookieSession):
         family = self._sid[:8] if self._sid else None
         self._sid = new_session_id(family)
         self.accessed = True
+        if dict.__contains__(self, CSRF_KEY):
+            self.new_csrf_token()  # a token seen before the login is worthless after it
 
     def invalidate(self) -> None:
         """End the session: its data and id are deleted and the cookie removed.
 
-        Keys written afterwards (a "you are logged out" message) start a new
-        session with a new id.
+        Every session :meth:`regenerate` made from it ends too, whichever of
+        the two requests saves first (a login racing a logout). Keys written
+        afterwards (a "you are logged out" message) start a new session with a
+        new id.
         """
-        self._doomed += tuple(key for key in (self._rename_from, self._store_key) if key)
+        keys = (self._opened_key, self._rename_from, self._store_key)
+        self._doomed += tuple(key for key in dict.fromkeys(keys) if key)
+        self._opened_key = None
+        self._ended = None
+        self._stale_cookie = False
         self._become_fresh()
         dict.clear(self)
         self._touched = _NOTHING_TOUCHED
@@ -559,58 +579,84 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             return
         current = id_keys[0]
         # Everything that can refuse the session's contents fails here, before
-        # the first store call: a rename or delete done for a save that then
+        # the first store call: a rename or end done for a save that then
         # fails would leave the client with a dead cookie and no new one.
         values, deleted = session._changes()
         fields = self.dump_fields(values)
         check_fields(fields, deleted)
+        signer = self._write(app, session, current, values, fields, deleted, refresh)
+        if signer == "delete":
+            self.delete_session_cookie(app, response)
+            response.vary.add("Cookie")
+        elif signer is not None:
+            cookie = signer.sign(session.sid).decode("ascii")
+            self.set_session_cookie(app, response, cookie, self.get_expiration_time(app, session))
+            if not session.accessed:
+                response.vary.add("Cookie")
+
+    def _write(
+        self,
+        app: SessionApp,
+        session: ServerSideSession,
+        current: _IdKey,
+        values: dict[str, t.Any],
+        fields: dict[str, str],
+        deleted: set[str],
+        refresh: bool,
+    ) -> Signer | t.Literal["delete"] | None:
+        """Make the store calls of a save; return the signer of the cookie to
+        send, "delete" to delete the cookie, or None to send none."""
         store = self.store
         for doomed in session._doomed:
-            store.delete(doomed)
+            store.end(doomed)
+        if session._ended is not None and self._ran_during(session, session._ended):
+            return None  # ended or regenerated by another request meanwhile: writes dropped
 
         key = session._store_key
         # A record found under a fallback key stays there (until regenerated):
         # its cookie keeps that key's signature, or the next request misses it.
         signer = (session._id_key or current).signer
-        renamed = False
+        send_cookie = False
         if session._rename_from is not None:
             new_key = store_key_for(current.hash_key, session.sid)
-            renamed = store.rename(session._rename_from, new_key)
-            key = new_key if renamed else None
+            moved = store.rename(session._rename_from, new_key)
+            if isinstance(moved, Ended):
+                return None  # a concurrent logout or login won: nothing of this login lands
+            key = new_key if moved else None
             signer = current.signer
-
-        if session._loaded and dict.__len__(session) == 0:
-            if key is not None:
-                store.delete(key)
-            if session.modified or session._stale_cookie:
-                self.delete_session_cookie(app, response)
-                response.vary.add("Cookie")
-            return
+            send_cookie = moved
 
         permanent = session._known_permanent()
-        send_cookie = (
-            renamed
-            or "_permanent" in values
-            or "_permanent" in deleted
-            or (refresh and bool(permanent))
-        )
         if key is not None and (fields or deleted):
             lifetime = None if permanent is None else self.get_lifetime(app, permanent)
-            if not store.apply(key, fields, deleted, lifetime, session._opened_at):
-                key = None  # gone meanwhile (invalidated, expired): never resurrect it
-            elif permanent:
-                send_cookie = True  # the store pushed the expiry forward: so does the cookie
+            applied = store.apply(key, fields, deleted, lifetime)
+            if isinstance(applied, Ended) and self._ran_during(session, applied):
+                return None  # ended or regenerated by another request meanwhile: dropped
+            if not applied:
+                key = None  # gone (expired, or ended long ago): never resurrect it
+            elif permanent or "_permanent" in values or "_permanent" in deleted:
+                send_cookie = True  # the cookie's expiry follows the store's
+        elif key is not None and refresh and not send_cookie:
+            # Re-send the id only while it is live: a read in flight during a
+            # login must not hand back the id the login just retired.
+            send_cookie = store.touch(key)
         if key is None:
-            if not fields:
-                return
-            self._create(app, session, current, values, fields)
-            signer = current.signer
-            send_cookie = True
-        if send_cookie:
-            cookie = signer.sign(session.sid).decode("ascii")
-            self.set_session_cookie(app, response, cookie, self.get_expiration_time(app, session))
-            if not session.accessed:
-                response.vary.add("Cookie")
+            if fields:
+                self._create(app, session, current, values, fields)
+                return current.signer
+            if session._doomed or session._stale_cookie:
+                return "delete"
+        return signer if send_cookie else None
+
+    def _ran_during(self, session: ServerSideSession, ended: Ended) -> bool:
+        """Whether the request was in flight when its session ended (or read
+        the old id so soon after that its browser had not yet had the answer).
+
+        Such a request's writes are dropped and it sends no cookie; a cookie
+        that names a session ended longer ago is stale, and its request starts
+        a fresh session.
+        """
+        return session._opened_at < ended.at + self.store.end_grace
 
     def dump_fields(self, values: Mapping[str, t.Any]) -> dict[str, str]:
         """Each value as its own tagged-JSON text (a store field)."""

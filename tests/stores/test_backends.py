@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
+import time
 import typing as t
 from pathlib import Path
 
 import pytest
 
+from wsgi_sessions.errors import SessionStoreError
 from wsgi_sessions.stores import MemoryStore, SQLiteStore, store_from_url
+from wsgi_sessions.stores.base import Ended
 
 KEY = "{backend1}session"
 
@@ -144,3 +149,124 @@ def test_a_regenerated_session_stays_in_its_hash_slot(redis_url: str, redis_pref
     keys = [f"{redis_prefix}{{famslot1}}{name}".encode() for name in ("old", "new", "other")]
     assert len({key_slot(key) for key in keys}) == 1
     assert key_slot(f"{redis_prefix}{{famslot2}}old".encode()) != key_slot(keys[0])
+
+
+# -- MemoryStore: bounded -------------------------------------------------------------------
+
+
+def test_memory_store_reclaims_expired_records_without_looking_them_up() -> None:
+    store = MemoryStore()
+    for i in range(3000):
+        store.create(f"{{expired}}{i}", {"a": "1"}, 1)
+    time.sleep(1.1)
+    for i in range(3000):  # new sessions only: no lookup of an expired key
+        store.create(f"{{live}}{i}", {"a": "1"}, 60)
+    assert len(store) <= 3000 + 1024  # at most one sweep's worth of inserts unswept
+    assert store.load("{live}0") == {"a": "1"}
+
+
+def test_memory_store_evicts_the_least_recently_used_beyond_its_maximum(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore(max_sessions=100)
+    for i in range(100):
+        store.create(f"{{s}}{i}", {"a": str(i)}, 60)
+    assert store.load("{s}0") == {"a": "0"}  # used: now the most recent
+    with caplog.at_level(logging.WARNING, logger="wsgi_sessions"):
+        for i in range(100, 150):
+            store.create(f"{{s}}{i}", {"a": str(i)}, 60)
+    assert len(store) == 100
+    assert store.load("{s}0") == {"a": "0"}
+    assert store.load("{s}1") is None  # evicted
+    assert store.load("{s}149") == {"a": "149"}
+    warnings = [r for r in caplog.records if "max_sessions" in r.getMessage()]
+    assert len(warnings) == 1  # once, not per eviction
+
+
+@pytest.mark.parametrize("bad", [0, -1, "100", True])
+def test_memory_store_refuses_a_bad_maximum(bad: t.Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="max_sessions"):
+        MemoryStore(max_sessions=bad)
+
+
+# -- SQLiteStore: faults pass, files are never made behind the app's back ------------------
+
+
+def test_sqlite_never_recreates_a_deleted_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    store = SQLiteStore(path)
+    store.create(KEY, {"a": "1"}, 60)
+    store.close()  # as a worker that has not connected yet
+    path.unlink()
+    with pytest.raises(SessionStoreError):
+        store.load(KEY)
+    assert not path.exists()  # a 503, never a new empty store
+
+
+def test_sqlite_reopens_a_connection_that_failed(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    store = SQLiteStore(path)
+    store.create(KEY, {"a": "1"}, 60)
+    store.close()
+    aside = tmp_path / "aside.db"
+    path.rename(aside)  # the file is unavailable while this thread first connects
+    with pytest.raises(SessionStoreError):
+        store.load(KEY)
+    aside.rename(path)  # the fault passes
+    assert store.load(KEY) == {"a": "1"}
+
+
+def test_sqlite_drops_a_read_only_connection_after_a_failed_write(tmp_path: Path) -> None:
+    # A connection opened while the file could only be read keeps failing
+    # writes for good unless it is reopened once the fault has passed.
+    path = tmp_path / "sessions.db"
+    store = SQLiteStore(path)
+    store.create(KEY, {"a": "1"}, 60)
+    store.close()
+    uri = f"file:{path}?mode=ro"
+    store._local.db = sqlite3.connect(uri, uri=True, isolation_level=None)  # the faulty one
+    with pytest.raises(SessionStoreError):
+        store.apply(KEY, {"b": "2"}, [])
+    assert store.apply(KEY, {"b": "2"}, []) is True
+    assert store.load(KEY) == {"a": "1", "b": "2"}
+
+
+def test_sqlite_upgrades_a_table_of_version_0_1(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE wsgi_sessions (key TEXT PRIMARY KEY, fields TEXT NOT NULL, "
+        "lifetime INTEGER NOT NULL, expires_at REAL NOT NULL, moved_to TEXT, moved_at REAL) "
+        "WITHOUT ROWID;"
+    )
+    db.execute(
+        "INSERT INTO wsgi_sessions VALUES (?, ?, 60, ?, NULL, NULL)",
+        (KEY, '{"a": "1"}', time.time() + 60),
+    )
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store.load(KEY) == {"a": "1"}
+    assert store.rename(KEY, "{backend1}new") is True
+    assert isinstance(store.load(KEY), Ended)
+
+
+# -- RedisStore: timeouts you can rely on ---------------------------------------------------
+
+
+def test_redis_warns_about_a_ready_client_without_a_socket_timeout(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    from wsgi_sessions.stores.redis import RedisStore
+
+    with caplog.at_level(logging.WARNING, logger="wsgi_sessions"):
+        RedisStore(redis.Redis.from_url(redis_url)).close()
+    assert any("socket_timeout" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="wsgi_sessions"):
+        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        RedisStore(client).close()
+        RedisStore(redis_url).close()
+    assert not caplog.records

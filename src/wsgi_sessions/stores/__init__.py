@@ -30,12 +30,14 @@ def __getattr__(name: str) -> t.Any:
     raise AttributeError(name)
 
 
-def store_from_url(url: str) -> Store:
+def store_from_url(url: str, *, create: bool = True) -> Store:
     """A store for ``url``: ``memory://``, ``sqlite:///relative.db``,
     ``sqlite:////absolute/path.db``, ``redis://host:port/db`` (also
     ``rediss://`` and ``unix://``, passed to redis-py as they are).
 
     A URL of another kind is a :class:`ValueError` naming the ``store`` setting.
+    With ``create`` false, a store whose file or table does not exist yet is a
+    :class:`~wsgi_sessions.SessionStoreError` instead of being made.
     """
     if not isinstance(url, str):
         raise TypeError(f"setting 'store' must be a URL or a Store, got {type(url).__name__}")
@@ -52,7 +54,7 @@ def store_from_url(url: str) -> Store:
             )
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(unquote(rest[3:]))
+        return SQLiteStore(unquote(rest[3:]), create=create)
     if scheme in ("redis", "rediss", "unix"):
         from .redis import RedisStore
 

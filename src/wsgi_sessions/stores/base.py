@@ -7,6 +7,12 @@ value, both ``str``), a *lifetime* in seconds and an expiry. A record is live
 until its expiry; an expired record is treated as absent by every operation,
 whether or not :meth:`Store.purge_expired` has removed it yet.
 
+A record that is ended (:meth:`Store.end`, at logout) or moved to a new key
+(:meth:`Store.rename`, at login) leaves an *ended marker* at its key, with the
+time it ended. The marker lives as long as the record would have (and at least
+:attr:`Store.end_grace` seconds), so every request that opened the session
+before it ended finds out, however late its save arrives; it never holds data.
+
 Concurrency (every store gives these guarantees, across threads and, for the
 shared stores, across processes and machines):
 
@@ -14,16 +20,12 @@ shared stores, across processes and machines):
 - :meth:`~Store.apply` changes only the fields it names and never creates a
   record. Two requests changing different fields both survive; the same field:
   the last writer wins, with one whole value, never a mix.
-- A deleted record stays deleted: a late :meth:`~Store.apply` of another
-  request does not bring it back (it returns False).
-- :meth:`~Store.rename` moves the record atomically and leaves at the old key a
-  *forward* for :attr:`~Store.moved_grace` seconds: :meth:`~Store.load` of the
-  old key finds nothing (the old id is dead), but an :meth:`~Store.apply` of a
-  request that was already in flight (``opened_at`` before the rename) lands in
-  the renamed record instead of being lost. A request that started after the
-  rename is refused, so whoever still holds the old cookie (say, an attacker
-  who planted it before the victim logged in) cannot write into the session.
-  The times are the app servers' clocks: keep them in sync (NTP).
+- An ended record stays ended: a late :meth:`~Store.apply` of another request
+  does not bring it back, and never lands anywhere else either (not in the
+  record a rename moved it to: a write of a request that opened the old id is
+  dropped, so whoever planted that id cannot write into the logged-in session).
+- :meth:`~Store.end` ends the record and every record renamed from it, however
+  the rename and the end interleave.
 """
 
 from __future__ import annotations
@@ -31,30 +33,48 @@ from __future__ import annotations
 import abc
 import itertools
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-__all__ = ["MAX_FORWARDS", "Store", "check_fields"]
+__all__ = ["MAX_SUCCESSORS", "Ended", "Store", "check_fields"]
 
-#: How many forwards :meth:`Store.apply` follows (a session regenerated several
-#: times within the grace period); beyond that the write is refused.
-MAX_FORWARDS = 4
+#: How many renames :meth:`Store.end` follows from an ended key to end its
+#: successors (a session regenerated that many times within its lifetime).
+MAX_SUCCESSORS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """What a store finds at the key of a record that was ended or renamed.
+
+    Falsy, as "nothing was written" is: ``if store.apply(...)`` reads as
+    "if it was applied".
+    """
+
+    #: When it ended (epoch seconds, the clock of the app server that ended it).
+    at: float
+
+    def __bool__(self) -> bool:
+        return False
 
 
 class Store(abc.ABC):
     """Base class of the session stores. Subclasses implement every method."""
 
-    #: Seconds during which the old key of a renamed record forwards writes.
-    moved_grace: int = 30
+    #: Seconds an ended marker lives at least, even when the record it
+    #: replaces would have expired sooner.
+    end_grace: int = 30
 
     @abc.abstractmethod
-    def load(self, key: str, touch: bool = False) -> dict[str, str] | None:
-        """The fields of the live record at ``key``, or None (absent, expired,
-        or renamed away). With ``touch``, push the expiry forward by the
-        record's lifetime in the same atomic step (one round trip where the
-        backend allows)."""
+    def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
+        """The fields of the live record at ``key``; :class:`Ended` if it was
+        ended or renamed away; None if there is none (never created, expired).
+        With ``touch``, push the expiry forward by the record's lifetime in the
+        same atomic step (one round trip)."""
 
     @abc.abstractmethod
     def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
-        """Insert a new record; False, changing nothing, if a live one exists.
+        """Insert a new record; False, changing nothing, if a live record or an
+        ended marker is there.
 
         Insert-only, so two requests can never both believe they created the
         same session. ``lifetime`` is in seconds; the record expires that long
@@ -68,25 +88,28 @@ class Store(abc.ABC):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
-        opened_at: float | None = None,
-    ) -> bool:
+    ) -> bool | Ended:
         """Set and delete fields of the live record at ``key``, and push its
         expiry forward by ``lifetime`` (None: by the lifetime it already has).
-        False if there is no such record: nothing is written then, so a deleted
-        session is never resurrected.
 
-        ``opened_at`` is when the writing request read the session id (epoch
-        seconds): a rename's forward at ``key`` is followed only if the rename
-        happened after that; None follows no forward."""
+        True if applied. Otherwise nothing is written, so an ended session is
+        never resurrected: :class:`Ended` if it was ended or renamed away (the
+        write is dropped, not forwarded), False if there is no record."""
 
     @abc.abstractmethod
-    def delete(self, key: str) -> bool:
-        """Remove the record; whether a live one was there."""
+    def end(self, key: str) -> bool:
+        """End the record at ``key`` and every record renamed from it (up to
+        :data:`MAX_SUCCESSORS` renames), leaving ended markers; whether a live
+        record was ended."""
 
     @abc.abstractmethod
-    def rename(self, old_key: str, new_key: str) -> bool:
+    def rename(self, old_key: str, new_key: str) -> bool | Ended:
         """Move the live record at ``old_key`` to ``new_key`` (fields, lifetime
-        and expiry), leaving a forward at ``old_key``; False if there is none."""
+        and expiry) and leave an ended marker at ``old_key`` that names
+        ``new_key`` as its successor.
+
+        True if moved; :class:`Ended` if ``old_key`` was ended or renamed
+        already (by a concurrent logout or login); False if there is none."""
 
     @abc.abstractmethod
     def touch(self, key: str) -> bool:
@@ -94,8 +117,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def purge_expired(self) -> int:
-        """Remove expired records and return how many; stores whose backend
-        expires records by itself (Redis) return 0."""
+        """Remove expired records and markers and return how many; stores whose
+        backend expires records by itself (Redis) return 0."""
 
     def close(self) -> None:  # noqa: B027 - optional for subclasses
         """Release connections; the store must not be used afterwards."""

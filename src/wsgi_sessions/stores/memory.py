@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .base import MAX_FORWARDS, Store, check_fields
+from .base import MAX_SUCCESSORS, Ended, Store, check_fields
 
 __all__ = ["MemoryStore"]
+
+logger = logging.getLogger("wsgi_sessions")
 
 
 @dataclass(slots=True)
@@ -17,8 +21,8 @@ class _Record:
     fields: dict[str, str]
     lifetime: int
     expires_at: float
-    moved_to: str | None = field(default=None)
-    moved_at: float = field(default=0.0)
+    ended_at: float | None = None  # set: an ended marker, holding no fields
+    successor: str | None = None  # the key a rename moved the record to
 
 
 class MemoryStore(Store):
@@ -28,27 +32,85 @@ class MemoryStore(Store):
     request, so requests of one session still run in parallel. Sessions are
     lost on restart and not shared between processes: use SQLite or Redis for
     anything beyond one development server.
+
+    Memory stays bounded without a background thread: expired records are
+    swept out once the inserts since the last sweep reach half the records held
+    (amortised O(1) per insert), and beyond ``max_sessions`` records the least
+    recently used one is evicted (its user is logged out; a warning says so once).
     """
 
-    def __init__(self) -> None:
-        self._records: dict[str, _Record] = {}
+    def __init__(self, *, max_sessions: int = 10_000) -> None:
+        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int):
+            raise TypeError(
+                f"MemoryStore max_sessions must be an int, got {type(max_sessions).__name__}"
+            )
+        if max_sessions < 1:
+            raise ValueError(f"MemoryStore max_sessions must be at least 1, got {max_sessions}")
+        self.max_sessions = max_sessions
+        # Least recently used first: every lookup of a key moves it to the end.
+        self._records: OrderedDict[str, _Record] = OrderedDict()
         self._lock = threading.Lock()
+        self._inserts = 0  # since the last sweep
+        self._warned_full = False
 
-    def _live(self, key: str, now: float) -> _Record | None:
+    def __len__(self) -> int:
+        """How many records (live, expired but not yet swept, ended markers) are held."""
+        return len(self._records)
+
+    def _get(self, key: str, now: float) -> _Record | None:
+        """The unexpired record or marker at ``key``, marked as just used."""
         record = self._records.get(key)
         if record is None:
             return None
         if record.expires_at <= now:
             del self._records[key]
             return None
+        self._records.move_to_end(key)
         return record
 
-    def load(self, key: str, touch: bool = False) -> dict[str, str] | None:
+    def _live(self, key: str, now: float) -> _Record | Ended | None:
+        record = self._get(key, now)
+        if record is not None and record.ended_at is not None:
+            return Ended(record.ended_at)
+        return record
+
+    def _insert(self, key: str, record: _Record, now: float) -> None:
+        records = self._records
+        records[key] = record
+        records.move_to_end(key)
+        self._inserts += 1
+        if self._inserts >= max(1024, len(records) // 2):
+            self._sweep(now)
+        while len(records) > self.max_sessions:
+            records.popitem(last=False)
+            if not self._warned_full:
+                self._warned_full = True
+                logger.warning(
+                    "MemoryStore holds max_sessions=%d sessions: the least recently used "
+                    "are evicted (their users are logged out); use SQLite or Redis, or "
+                    "raise max_sessions",
+                    self.max_sessions,
+                )
+
+    def _sweep(self, now: float) -> int:
+        self._inserts = 0
+        expired = [key for key, record in self._records.items() if record.expires_at <= now]
+        for key in expired:
+            del self._records[key]
+        return len(expired)
+
+    def _end(self, record: _Record, now: float, successor: str | None = None) -> None:
+        record.fields = {}
+        record.ended_at = now
+        record.successor = successor
+        record.expires_at = max(record.expires_at, now + self.end_grace)
+
+    def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
         now = time.time()
         with self._lock:
             record = self._live(key, now)
-            if record is None or record.moved_to is not None:
-                return None
+            if record is None or isinstance(record, Ended):
+                return record
             if touch:
                 record.expires_at = now + record.lifetime
             return dict(record.fields)
@@ -57,9 +119,9 @@ class MemoryStore(Store):
         check_fields(fields)
         now = time.time()
         with self._lock:
-            if self._live(key, now) is not None:
+            if self._get(key, now) is not None:
                 return False
-            self._records[key] = _Record(dict(fields), lifetime, now + lifetime)
+            self._insert(key, _Record(dict(fields), lifetime, now + lifetime), now)
             return True
 
     def apply(
@@ -68,21 +130,16 @@ class MemoryStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
-        opened_at: float | None = None,
-    ) -> bool:
+    ) -> bool | Ended:
         delete_fields = tuple(delete_fields)
         check_fields(set_fields, delete_fields)
         now = time.time()
         with self._lock:
             record = self._live(key, now)
-            for _ in range(MAX_FORWARDS):
-                if record is None or record.moved_to is None:
-                    break
-                if opened_at is None or opened_at >= record.moved_at:
-                    return False  # not in flight at the rename: the old id is dead
-                record = self._live(record.moved_to, now)
-            if record is None or record.moved_to is not None:
+            if record is None:
                 return False
+            if isinstance(record, Ended):
+                return record
             record.fields.update(set_fields)
             for name in delete_fields:
                 record.fields.pop(name, None)
@@ -91,36 +148,42 @@ class MemoryStore(Store):
             record.expires_at = now + record.lifetime
             return True
 
-    def delete(self, key: str) -> bool:
+    def end(self, key: str) -> bool:
         now = time.time()
         with self._lock:
-            record = self._live(key, now)
-            self._records.pop(key, None)
-            return record is not None and record.moved_to is None
+            record = self._get(key, now)
+            for _ in range(MAX_SUCCESSORS + 1):
+                if record is None:
+                    return False
+                if record.ended_at is None:
+                    self._end(record, now)
+                    return True
+                successor = record.successor
+                record = None if successor is None else self._get(successor, now)
+            return False
 
-    def rename(self, old_key: str, new_key: str) -> bool:
+    def rename(self, old_key: str, new_key: str) -> bool | Ended:
         now = time.time()
         with self._lock:
             record = self._live(old_key, now)
-            if record is None or record.moved_to is not None:
+            if record is None:
                 return False
-            self._records[new_key] = record
-            self._records[old_key] = _Record({}, 0, now + self.moved_grace, new_key, now)
+            if isinstance(record, Ended):
+                return record
+            moved = _Record(record.fields, record.lifetime, record.expires_at)
+            self._end(record, now, successor=new_key)
+            self._insert(new_key, moved, now)
             return True
 
     def touch(self, key: str) -> bool:
         now = time.time()
         with self._lock:
             record = self._live(key, now)
-            if record is None or record.moved_to is not None:
+            if record is None or isinstance(record, Ended):
                 return False
             record.expires_at = now + record.lifetime
             return True
 
     def purge_expired(self) -> int:
-        now = time.time()
         with self._lock:
-            expired = [key for key, record in self._records.items() if record.expires_at <= now]
-            for key in expired:
-                del self._records[key]
-            return len(expired)
+            return self._sweep(time.time())

@@ -1,38 +1,46 @@
 """A store in Redis: one hash per session, shared by many machines.
 
 Each session is one hash at ``prefix + key``; the fields are the session's
-keys, plus reserved fields (``\\x00l``: the lifetime; ``\\x00m`` and ``\\x00t``:
-the forward left by a rename, and when). Expiry is Redis's own TTL. Every operation that
-must be atomic is one Lua script, so it is also one round trip. The keys the
-interface hands over carry a hash tag (``{...}``) that a regenerated session
-keeps, so a session and its renames live in one Cluster slot.
+keys, plus one reserved field ``\\x00l`` (the lifetime). An ended marker is a
+hash of ``\\x00e`` (when it ended) and, after a rename, ``\\x00s`` (the Redis
+key of its successor). Expiry is Redis's own TTL. Every operation is one Lua
+script, so it is atomic and one round trip. The keys the interface hands over
+carry a hash tag (``{...}``) that a regenerated session keeps, so a session
+and its successors live in one Cluster slot.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import typing as t
 from collections.abc import Iterable, Mapping
 
 from ..errors import SessionStoreError
-from .base import MAX_FORWARDS, Store, check_fields
+from .base import MAX_SUCCESSORS, Ended, Store, check_fields
 
 if t.TYPE_CHECKING:  # pragma: no cover
     import redis
 
 __all__ = ["RedisStore"]
 
+logger = logging.getLogger("wsgi_sessions")
+
+# Lua's unpack() fails beyond a few thousand values (LUAI_MAXCSTACK), so
+# every variadic HSET/HDEL below takes the arguments 1000 at a time (an even
+# number: field/value pairs never straddle two calls).
+
 # KEYS[1] session; ARGV[1] '1' to touch. The fields as one JSON object (one
-# bulk reply parses far faster than a long array in redis-py), or nil when
-# absent or renamed away.
+# bulk reply parses far faster than a long array in redis-py); 'e' and the time
+# for an ended marker; nil when absent.
 _LOAD = """
 local flat = redis.call('HGETALL', KEYS[1])
 local fields = {}
 local lifetime = nil
 for i = 1, #flat, 2 do
   local name = flat[i]
-  if name == '\\0m' then return false end
+  if name == '\\0e' then return 'e' .. flat[i + 1] end
   if name == '\\0l' then lifetime = flat[i + 1] else fields[name] = flat[i + 1] end
 end
 if not lifetime then return false end
@@ -44,66 +52,89 @@ return cjson.encode(fields)
 # KEYS[1] session; ARGV: lifetime, then field, value pairs. 1 if created.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], '\\0l', ARGV[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], '\\0l', ARGV[1])
+for i = 2, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS[1] session; ARGV: lifetime ('' = keep), number of fields to set, hops,
-# opened_at ('' = none), the field/value pairs, then the fields to delete.
-# Follows forwards left by a rename after opened_at (they share the hash tag,
-# so the slot). 1 if applied, 0 if there is no live session.
+# KEYS[1] session; ARGV: lifetime ('' = keep), number of fields to set, the
+# field/value pairs, then the fields to delete. 1 if applied; 0 if absent; the
+# time it ended (a string) for an ended marker, which is left as it is.
 _APPLY = """
 local key = KEYS[1]
-local hops = tonumber(ARGV[3])
-local opened = tonumber(ARGV[4])
-while true do
-  local forward = redis.call('HMGET', key, '\\0m', '\\0t')
-  if not forward[1] then break end
-  if hops == 0 or not opened or opened >= tonumber(forward[2]) then return 0 end
-  hops = hops - 1
-  key = forward[1]
-end
+local state = redis.call('HMGET', key, '\\0l', '\\0e')
+if state[2] then return state[2] end
+if not state[1] then return 0 end
 local lifetime = ARGV[1]
-if lifetime == '' then
-  lifetime = redis.call('HGET', key, '\\0l')
-  if not lifetime then return 0 end
-else
-  if redis.call('EXISTS', key) == 0 then return 0 end
-  redis.call('HSET', key, '\\0l', lifetime)
+if lifetime == '' then lifetime = state[1] else redis.call('HSET', key, '\\0l', lifetime) end
+local last = 2 + 2 * tonumber(ARGV[2])
+for i = 3, last, 1000 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, last)))
 end
-local nset = tonumber(ARGV[2])
-if nset > 0 then redis.call('HSET', key, unpack(ARGV, 5, 4 + 2 * nset)) end
-if #ARGV > 4 + 2 * nset then redis.call('HDEL', key, unpack(ARGV, 5 + 2 * nset)) end
+for i = last + 1, #ARGV, 1000 do
+  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 redis.call('EXPIRE', key, lifetime)
 return 1
 """
 
-# KEYS[1] old, KEYS[2] new; ARGV[1] grace seconds, ARGV[2] the time of the
-# rename (the forward's \\0t). RENAME keeps the TTL.
+# KEYS[1] session; ARGV: now, grace seconds, how many successors to follow.
+# Follows renames (successors share the hash tag, so the slot) to the live
+# session and ends it: 1 if one was ended.
+_END = """
+local key = KEYS[1]
+for _ = 0, tonumber(ARGV[3]) do
+  local state = redis.call('HMGET', key, '\\0l', '\\0e', '\\0s')
+  if state[1] and not state[2] then
+    local ttl = math.max(redis.call('PTTL', key), tonumber(ARGV[2]) * 1000)
+    redis.call('DEL', key)
+    redis.call('HSET', key, '\\0e', ARGV[1])
+    redis.call('PEXPIRE', key, ttl)
+    return 1
+  end
+  if not state[3] then return 0 end
+  key = state[3]
+end
+return 0
+"""
+
+# KEYS[1] old, KEYS[2] new; ARGV: now, grace seconds. RENAME keeps the TTL;
+# the marker keeps it too (at least the grace). Returns as _APPLY does.
 _RENAME = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HEXISTS', KEYS[1], '\\0m') == 1 then return 0 end
+local state = redis.call('HMGET', KEYS[1], '\\0l', '\\0e')
+if state[2] then return state[2] end
+if not state[1] then return 0 end
+local ttl = math.max(redis.call('PTTL', KEYS[1]), tonumber(ARGV[2]) * 1000)
 redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], '\\0m', KEYS[2], '\\0t', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], '\\0e', ARGV[1], '\\0s', KEYS[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 """
 
 _TOUCH = """
-if redis.call('HEXISTS', KEYS[1], '\\0m') == 1 then return 0 end
-local lifetime = redis.call('HGET', KEYS[1], '\\0l')
-if not lifetime then return 0 end
-return redis.call('EXPIRE', KEYS[1], lifetime)
+local state = redis.call('HMGET', KEYS[1], '\\0l', '\\0e')
+if state[2] or not state[1] then return 0 end
+return redis.call('EXPIRE', KEYS[1], state[1])
 """
 
-# DEL, but a forward left by a rename is not a session.
-_DELETE = """
-local moved = redis.call('HEXISTS', KEYS[1], '\\0m')
-local gone = redis.call('DEL', KEYS[1])
-if moved == 1 then return 0 end
-return gone
-"""
+
+def _outcome(reply: t.Any) -> bool | Ended:
+    """A script's 1 / 0 / time-it-ended reply as the store contract's value."""
+    if isinstance(reply, bytes):
+        return Ended(float(reply))
+    return bool(reply)
+
+
+def _socket_timeout(client: t.Any) -> float | None:
+    """The socket timeout a ready client was configured with, if it says."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if isinstance(kwargs, dict):
+        return kwargs.get("socket_timeout")
+    return getattr(client, "socket_timeout", 0.0)  # unknown shape: assume set
 
 
 class RedisStore(Store):
@@ -113,7 +144,8 @@ class RedisStore(Store):
     client (``redis.Redis``, a Sentinel master, ``redis.RedisCluster``), used
     as it is: pass a configured client for TLS, Sentinel or Cluster. A client
     built from a URL gets short timeouts (``socket_timeout``, 2 s by default)
-    so that a hung Redis becomes a 503 instead of a hung worker.
+    so that a hung Redis becomes a 503 instead of a hung worker; a ready client
+    without a socket timeout is logged as a warning at start-up.
     """
 
     def __init__(
@@ -134,6 +166,12 @@ class RedisStore(Store):
         if isinstance(client, str):
             client = redis_module.Redis.from_url(
                 client, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+            )
+        elif _socket_timeout(client) is None:
+            logger.warning(
+                "RedisStore: the Redis client has no socket_timeout, so a hung Redis hangs "
+                "every request that uses a session; create it with socket_timeout=2 "
+                "and socket_connect_timeout=2 (or pass a redis:// URL)"
             )
         self.client = client
         self.prefix = prefix
@@ -157,10 +195,12 @@ class RedisStore(Store):
                 "check that Redis is reachable and answering"
             ) from exc
 
-    def load(self, key: str, touch: bool = False) -> dict[str, str] | None:
+    def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
         reply = self._call("load", _LOAD, [self.prefix + key], ["1" if touch else "0"])
         if reply is None:
             return None
+        if reply[:1] == b"e":
+            return Ended(float(reply[1:]))
         return json.loads(reply)  # type: ignore[no-any-return]
 
     def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
@@ -176,28 +216,23 @@ class RedisStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
-        opened_at: float | None = None,
-    ) -> bool:
+    ) -> bool | Ended:
         delete_fields = tuple(delete_fields)
         check_fields(set_fields, delete_fields)
-        args: list[t.Any] = [
-            "" if lifetime is None else lifetime,
-            len(set_fields),
-            MAX_FORWARDS,
-            "" if opened_at is None else repr(opened_at),
-        ]
+        args: list[t.Any] = ["" if lifetime is None else lifetime, len(set_fields)]
         for item in set_fields.items():
             args.extend(item)
         args.extend(delete_fields)
-        return bool(self._call("apply", _APPLY, [self.prefix + key], args))
+        return _outcome(self._call("apply", _APPLY, [self.prefix + key], args))
 
-    def delete(self, key: str) -> bool:
-        return bool(self._call("delete", _DELETE, [self.prefix + key], []))
+    def end(self, key: str) -> bool:
+        args = [repr(time.time()), self.end_grace, MAX_SUCCESSORS]
+        return bool(self._call("end", _END, [self.prefix + key], args))
 
-    def rename(self, old_key: str, new_key: str) -> bool:
+    def rename(self, old_key: str, new_key: str) -> bool | Ended:
         keys = [self.prefix + old_key, self.prefix + new_key]
-        args = [self.moved_grace, repr(time.time())]
-        return bool(self._call("rename", _RENAME, keys, args))
+        args = [repr(time.time()), self.end_grace]
+        return _outcome(self._call("rename", _RENAME, keys, args))
 
     def touch(self, key: str) -> bool:
         return bool(self._call("touch", _TOUCH, [self.prefix + key], []))

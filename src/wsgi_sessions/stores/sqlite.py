@@ -11,9 +11,10 @@ import threading
 import time
 import typing as t
 from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import quote
 
 from ..errors import SessionStoreError
-from .base import MAX_FORWARDS, Store, check_fields
+from .base import MAX_SUCCESSORS, Ended, Store, check_fields
 
 __all__ = ["SQLiteStore"]
 
@@ -25,48 +26,60 @@ CREATE TABLE IF NOT EXISTS {table} (
     fields TEXT NOT NULL,
     lifetime INTEGER NOT NULL,
     expires_at REAL NOT NULL,
-    moved_to TEXT,
-    moved_at REAL
+    successor TEXT,
+    ended_at REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at);
 """
 
-# Every statement names the table as {table}; a live row is one whose
-# expires_at is in the future and that is not a rename's forward.
+# Every statement names the table as {table}. A row is there while expires_at
+# is in the future; it is an ended marker (no fields) when ended_at is set.
 _SQL = {
-    "load": "SELECT fields FROM {table} WHERE key=? AND expires_at>? AND moved_to IS NULL",
+    "load": "SELECT fields, ended_at FROM {table} WHERE key=? AND expires_at>?",
+    # A marker's expiry is never pushed forward.
     "load_touch": (
-        "UPDATE {table} SET expires_at=?+lifetime "
-        "WHERE key=? AND expires_at>? AND moved_to IS NULL RETURNING fields"
+        "UPDATE {table} SET expires_at=iif(ended_at IS NULL, ?+lifetime, expires_at) "
+        "WHERE key=? AND expires_at>? RETURNING fields, ended_at"
     ),
     # Insert-only, except over an expired row (which purge may not have removed yet).
     "create": (
         "INSERT INTO {table} (key, fields, lifetime, expires_at) VALUES (?,?,?,?) "
         "ON CONFLICT(key) DO UPDATE SET fields=excluded.fields, lifetime=excluded.lifetime, "
-        "expires_at=excluded.expires_at, moved_to=NULL WHERE {table}.expires_at<=?"
+        "expires_at=excluded.expires_at, successor=NULL, ended_at=NULL "
+        "WHERE {table}.expires_at<=?"
     ),
-    # json_patch: an RFC 7396 merge patch; a member set to null is deleted.
+    # json_patch: an RFC 7396 merge patch; a member set to null is deleted. One
+    # statement for both outcomes: a marker is left as it is and reports ended_at.
     "apply": (
-        "UPDATE {table} SET fields=json_patch(fields, ?), lifetime=coalesce(?, lifetime), "
-        "expires_at=?+coalesce(?, lifetime) WHERE key=? AND expires_at>? AND moved_to IS NULL"
+        "UPDATE {table} SET "
+        "fields=iif(ended_at IS NULL, json_patch(fields, ?), fields), "
+        "lifetime=iif(ended_at IS NULL, coalesce(?, lifetime), lifetime), "
+        "expires_at=iif(ended_at IS NULL, ?+coalesce(?, lifetime), expires_at) "
+        "WHERE key=? AND expires_at>? RETURNING ended_at"
     ),
-    "moved": "SELECT moved_to, moved_at FROM {table} WHERE key=? AND expires_at>?",
-    "delete": "DELETE FROM {table} WHERE key=? RETURNING expires_at, moved_to",
-    "touch": (
-        "UPDATE {table} SET expires_at=?+lifetime WHERE key=? AND expires_at>? AND moved_to IS NULL"
+    "find": "SELECT fields, lifetime, expires_at, ended_at, successor FROM {table} "
+    "WHERE key=? AND expires_at>?",
+    "end": (
+        "UPDATE {table} SET fields='{{}}', ended_at=?, successor=?, expires_at=max(expires_at, ?) "
+        "WHERE key=?"
     ),
-    "purge": "DELETE FROM {table} WHERE expires_at<=?",
-    "rename_read": (
-        "SELECT fields, lifetime, expires_at FROM {table} "
-        "WHERE key=? AND expires_at>? AND moved_to IS NULL"
-    ),
-    "rename_insert": (
+    "insert": (
         "INSERT OR REPLACE INTO {table} (key, fields, lifetime, expires_at) VALUES (?,?,?,?)"
     ),
-    "rename_forward": (
-        "UPDATE {table} SET fields='{{}}', moved_to=?, moved_at=?, expires_at=? WHERE key=?"
+    "touch": (
+        "UPDATE {table} SET expires_at=?+lifetime WHERE key=? AND expires_at>? AND ended_at IS NULL"
     ),
+    "purge": "DELETE FROM {table} WHERE expires_at<=?",
 }
+
+
+def _upgrade(db: sqlite3.Connection, table: str) -> None:
+    """Rename the columns of a table made by wsgi-sessions 0.1 (a forward left by
+    a rename then is exactly an ended marker with a successor now)."""
+    columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    if "moved_to" in columns:
+        db.execute(f"ALTER TABLE {table} RENAME COLUMN moved_to TO successor")
+        db.execute(f"ALTER TABLE {table} RENAME COLUMN moved_at TO ended_at")
 
 
 class SQLiteStore(Store):
@@ -78,10 +91,21 @@ class SQLiteStore(Store):
     :meth:`purge_expired` — run ``wsgi-sessions purge`` from cron. Changed
     fields are merged into the stored JSON object by SQLite itself
     (``json_patch``), so concurrent writers of different fields both survive.
+
+    The file is created (with its table) here, at start-up, unless ``create``
+    is false; afterwards connections only open the existing file, so a file
+    deleted or moved under a running app is a :class:`SessionStoreError` (503),
+    never a new empty store. A connection that failed is reopened on the next
+    call, so a fault that passes (a read-only file, a full disk) passes here too.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, table: str = "wsgi_sessions", timeout: float = 5.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        table: str = "wsgi_sessions",
+        timeout: float = 5.0,
+        create: bool = True,
     ) -> None:
         if not table.isidentifier():
             raise ValueError(f"SQLiteStore table must be an identifier, got {table!r}")
@@ -91,15 +115,34 @@ class SQLiteStore(Store):
         self._local = threading.local()
         # The table name is checked above; everything else is a parameter.
         self._sql = {name: sql.format(table=table) for name, sql in _SQL.items()}
-        # Create the table now: a wrong path fails at start-up, not at the first login.
-        self._run("open", lambda db: db.executescript(_SCHEMA.format(table=table)))
+        # Open (and create) now: a wrong path fails at start-up, not at the first login.
+        if create:
+            try:
+                db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+                try:
+                    db.executescript(_SCHEMA.format(table=table))
+                    _upgrade(db, table)
+                finally:
+                    db.close()
+            except sqlite3.Error as exc:
+                raise SessionStoreError(
+                    f"SQLite session store: cannot create {self.path!r} ({exc})"
+                ) from exc
+        elif not os.path.isfile(self.path):
+            raise SessionStoreError(f"SQLite session store: {self.path!r} does not exist")
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            # mode=rw: open the file the constructor checked, never create a new one.
+            uri = f"file:{quote(os.path.abspath(self.path))}?mode=rw"
+            db = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                db.close()
+                raise
             self._local.db = db
         return db
 
@@ -107,12 +150,30 @@ class SQLiteStore(Store):
         try:
             return work(self._connection())
         except sqlite3.Error as exc:
+            # Open afresh on the next call: a connection that met a fault (the
+            # file read-only or gone at the time) must not keep failing after it.
+            self.close()
             raise SessionStoreError(
                 f"SQLite session store failed during {operation} ({type(exc).__name__}); "
-                "check that the database file is writable and not locked for long"
+                "check that the database file exists, is writable and is not locked for long"
             ) from exc
 
-    def load(self, key: str, touch: bool = False) -> dict[str, str] | None:
+    def _transaction(self, operation: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work`` in one immediate transaction (a write lock from the start)."""
+
+        def run(db: sqlite3.Connection) -> _T:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return self._run(operation, run)
+
+    def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
         now = time.time()
         if touch:
             # fetchall: a RETURNING statement only finishes when read to the end
@@ -124,6 +185,8 @@ class SQLiteStore(Store):
             row = self._run("load", lambda db: db.execute(self._sql["load"], (key, now)).fetchone())
         if row is None:
             return None
+        if row[1] is not None:
+            return Ended(row[1])
         return json.loads(row[0])  # type: ignore[no-any-return]
 
     def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
@@ -139,61 +202,56 @@ class SQLiteStore(Store):
         set_fields: Mapping[str, str],
         delete_fields: Iterable[str],
         lifetime: int | None = None,
-        opened_at: float | None = None,
-    ) -> bool:
+    ) -> bool | Ended:
         delete_fields = tuple(delete_fields)
         check_fields(set_fields, delete_fields)
         patch: dict[str, str | None] = dict(set_fields)
         for name in delete_fields:
             patch[name] = None  # a merge patch deletes a member set to null
-        text = json.dumps(patch)
-
-        def work(db: sqlite3.Connection) -> bool:
-            target = key
-            for _ in range(MAX_FORWARDS + 1):  # the key, then up to MAX_FORWARDS forwards
-                now = time.time()
-                params = (text, lifetime, now, lifetime, target, now)
-                if db.execute(self._sql["apply"], params).rowcount == 1:
-                    return True
-                row = db.execute(self._sql["moved"], (target, now)).fetchone()
-                if row is None or row[0] is None:
-                    return False
-                if opened_at is None or opened_at >= row[1]:
-                    return False  # not in flight at the rename: the old id is dead
-                target = row[0]  # renamed while this request ran: follow it
-            return False
-
-        return self._run("apply", work)
-
-    def delete(self, key: str) -> bool:
         now = time.time()
-        rows = self._run("delete", lambda db: db.execute(self._sql["delete"], (key,)).fetchall())
-        row = rows[0] if rows else None
-        return row is not None and row[0] > now and row[1] is None
+        params = (json.dumps(patch), lifetime, now, lifetime, key, now)
+        rows = self._run("apply", lambda db: db.execute(self._sql["apply"], params).fetchall())
+        if not rows:
+            return False
+        ended_at = rows[0][0]
+        return True if ended_at is None else Ended(ended_at)
 
-    def rename(self, old_key: str, new_key: str) -> bool:
+    def end(self, key: str) -> bool:
         sql = self._sql
 
         def work(db: sqlite3.Connection) -> bool:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                now = time.time()
-                row = db.execute(sql["rename_read"], (old_key, now)).fetchone()
+            now = time.time()
+            target: str | None = key
+            for _ in range(MAX_SUCCESSORS + 1):
+                if target is None:
+                    return False
+                row = db.execute(sql["find"], (target, now)).fetchone()
                 if row is None:
                     return False
-                db.execute(sql["rename_insert"], (new_key, *row))
-                forward = (new_key, now, now + self.moved_grace, old_key)
-                db.execute(sql["rename_forward"], forward)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            else:
-                return True
-            finally:
-                if db.in_transaction:
-                    db.execute("COMMIT")
+                if row[3] is None:
+                    db.execute(sql["end"], (now, None, now + self.end_grace, target))
+                    return True
+                target = row[4]  # renamed: end the session it became
+            return False
 
-        return self._run("rename", work)
+        return self._transaction("end", work)
+
+    def rename(self, old_key: str, new_key: str) -> bool | Ended:
+        sql = self._sql
+
+        def work(db: sqlite3.Connection) -> bool | Ended:
+            now = time.time()
+            row = db.execute(sql["find"], (old_key, now)).fetchone()
+            if row is None:
+                return False
+            fields, lifetime, expires_at, ended_at, _ = row
+            if ended_at is not None:
+                return Ended(ended_at)
+            db.execute(sql["insert"], (new_key, fields, lifetime, expires_at))
+            db.execute(sql["end"], (now, new_key, now + self.end_grace, old_key))
+            return True
+
+        return self._transaction("rename", work)
 
     def touch(self, key: str) -> bool:
         now = time.time()
@@ -206,7 +264,8 @@ class SQLiteStore(Store):
         return cursor.rowcount
 
     def close(self) -> None:
+        """Close this thread's connection (the next call opens a new one)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is not None:
-            db.close()
             self._local.db = None
+            db.close()
