@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import settings
 from webtest import TestApp
 
 from wsgi_sessions import SessionMiddleware, get_session
@@ -249,3 +250,8 @@ def store(store_pair: StorePair) -> Store:
 @pytest.fixture
 def other_store(store_pair: StorePair) -> Store:
     return store_pair.other
+
+
+# A long run of the hypothesis tests (the stateful race test above all), for
+# local use: pytest --hypothesis-profile=long
+settings.register_profile("long", max_examples=5000)
