@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import typing as t
@@ -118,6 +119,37 @@ def test_no_secret_key_gives_a_null_session_and_no_headers() -> None:
     assert "Vary" not in response.headers
     with pytest.raises(RuntimeError, match="no secret key"):
         client.get("/write")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "named"), [("", "'secret_key'"), ("session.", "'session.secret_key'")]
+)
+def test_no_secret_key_logs_one_warning_at_start_up(
+    caplog: pytest.LogCaptureFixture, prefix: str, named: str
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        middleware = SessionMiddleware(
+            error_page_app(lambda session: session.get("user"), twice=False),
+            {f"{prefix}cookie_secure": "true"},
+            prefix=prefix,
+        )
+        client = TestApp(middleware)
+        client.get("/")  # requests add nothing
+        client.get("/")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.name == "wsgi_sessions"
+    message = record.getMessage()
+    assert named in message
+    assert "wsgi-sessions secret" in message
+    if not prefix:
+        assert "session." not in message
+
+
+def test_a_secret_key_logs_nothing_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        SessionMiddleware(lambda e, s: [], SECRET)
+    assert caplog.records == []
 
 
 def test_middleware_plays_flasks_app() -> None:

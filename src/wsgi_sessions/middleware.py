@@ -78,6 +78,15 @@ class SessionMiddleware:
             raise TypeError(f"app must be a WSGI callable, got {type(app).__name__}")
         self.app = app
         self.config: dict[str, t.Any] = parse_settings(settings, prefix)
+        if self.config["SECRET_KEY"] is None:
+            # As in Flask, no key means NullSession; unlike Flask, say so once,
+            # now, rather than on the first write of the first user.
+            logger.warning(
+                "no secret key is set (setting %r): sessions are unavailable and every "
+                "session write will raise. Set it to a long random string "
+                "(`wsgi-sessions secret` prints a new one).",
+                f"{prefix}secret_key",
+            )
         if interface is None:
             interface = _default_interface(self.config)
         elif not isinstance(interface, SessionInterface):
