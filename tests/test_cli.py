@@ -116,3 +116,18 @@ def test_the_console_script_is_installed() -> None:
         pytest.skip("the package is not installed with its console script")
     result = subprocess.run([script, "secret"], capture_output=True, text=True, check=True)
     assert len(result.stdout.strip()) == 64
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+foo://user:hunter2@127.0.0.1/0",  # refused
+        "sqlite://user:hunter2@127.0.0.1/x.db",  # refused
+        "redis://user:hunter2@127.0.0.1:1/0",  # a dead port
+        "redis://127.0.0.1:1/0?password=hunter2",
+    ],
+)
+def test_purge_never_shows_a_password(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["purge", "--store", url])
+    out, err = capsys.readouterr()
+    assert "hunter2" not in out + err

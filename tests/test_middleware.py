@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import typing as t
@@ -22,9 +23,10 @@ from wsgi_sessions import (
 )
 from wsgi_sessions.middleware import HeaderResponse, LazyRequest
 from wsgi_sessions.sessions import SessionMixin
+from wsgi_sessions.stores import MemoryStore
 
 if t.TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 SECRET = {"secret_key": "middleware-test-secret"}
 
@@ -117,6 +119,37 @@ def test_no_secret_key_gives_a_null_session_and_no_headers() -> None:
     assert "Vary" not in response.headers
     with pytest.raises(RuntimeError, match="no secret key"):
         client.get("/write")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "named"), [("", "'secret_key'"), ("session.", "'session.secret_key'")]
+)
+def test_no_secret_key_logs_one_warning_at_start_up(
+    caplog: pytest.LogCaptureFixture, prefix: str, named: str
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        middleware = SessionMiddleware(
+            error_page_app(lambda session: session.get("user"), twice=False),
+            {f"{prefix}cookie_secure": "true"},
+            prefix=prefix,
+        )
+        client = TestApp(middleware)
+        client.get("/")  # requests add nothing
+        client.get("/")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.name == "wsgi_sessions"
+    message = record.getMessage()
+    assert named in message
+    assert "wsgi-sessions secret" in message
+    if not prefix:
+        assert "session." not in message
+
+
+def test_a_secret_key_logs_nothing_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        SessionMiddleware(lambda e, s: [], SECRET)
+    assert caplog.records == []
 
 
 def test_middleware_plays_flasks_app() -> None:
@@ -250,6 +283,112 @@ def test_exc_info_is_passed_on() -> None:
     exc_info = second[2]
     assert exc_info[0] is ValueError
     assert str(exc_info[1]) == "boom"
+
+
+class CallLog(MemoryStore):
+    """A memory store that notes every call made to it, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __getattribute__(self, name: str) -> t.Any:
+        value = super().__getattribute__(name)
+        if callable(value) and not name.startswith("_"):
+            super().__getattribute__("calls").append(name)
+        return value
+
+
+def error_page_app(action: t.Callable[[SessionMixin], object], twice: bool) -> WSGIApplication:
+    """Change the session, start a 200, then (if ``twice``) swap in an error page."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        action(get_session(environ))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if not twice:
+            return [b"page"]
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            start_response("500 Internal Server Error", [("Vary", "Accept")], sys.exc_info())
+        return [b"error page"]
+
+    return app
+
+
+def session_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers if name in ("Set-Cookie", "Vary")]
+
+
+def test_a_second_start_response_sends_the_one_saves_headers_again() -> None:
+    def login(session: SessionMixin) -> None:
+        session["user"] = "ada"
+
+    recorder = Recorder()
+    body = SessionMiddleware(error_page_app(login, twice=True), SECRET)(environ(), recorder)
+    assert list(body) == [b"error page"]
+    (_, first, _), (status, sent, _) = recorder.calls
+    assert status == "500 Internal Server Error"
+    cookies = [value for name, value in first if name == "Set-Cookie"]
+    assert len(cookies) == 1
+    assert cookies[0].startswith("session=")
+    # The same cookie, and Cookie merged into the error page's own Vary header.
+    assert session_headers(sent) == [("Vary", "Accept, Cookie"), ("Set-Cookie", cookies[0])]
+
+
+def test_a_regenerated_session_is_saved_once_and_its_cookie_sent_with_the_error_page() -> None:
+    def login(session: SessionMixin) -> None:
+        session["user"] = "ada"
+        session.regenerate()  # type: ignore[attr-defined]
+
+    def run(twice: bool) -> tuple[list[str], list[tuple[str, str]], CallLog]:
+        store = CallLog()
+        client = TestApp(SessionMiddleware(view_app, {**SECRET, "store": store}))
+        client.get("/", {"cart": "book"})
+        store.calls.clear()
+        middleware = SessionMiddleware(error_page_app(login, twice), {**SECRET, "store": store})
+        recorder = Recorder()
+        cookie = client.cookies["session"]
+        list(middleware(environ(cookie=f"session={cookie}"), recorder))
+        return store.calls, recorder.calls[-1][1], store
+
+    once_calls, _, _ = run(twice=False)
+    calls, sent, store = run(twice=True)
+    assert calls == once_calls  # the store was written as by a single save
+    cookies = [value for name, value in sent if name == "Set-Cookie"]
+    assert len(cookies) == 1, sent
+    new_cookie = cookies[0].split(";", 1)[0]
+    client = TestApp(SessionMiddleware(view_app, {**SECRET, "store": store}))
+    response = client.get("/", headers={"Cookie": new_cookie})
+    assert response.text == "[('cart', 'book'), ('user', 'ada')]"
+
+
+def test_a_failed_save_is_a_503_for_every_start_response() -> None:
+    def touch(session: SessionMixin) -> None:
+        session["n"] = 1
+
+    class FailingOnce(FailingInterface):
+        def save_session(self, app: t.Any, session: t.Any, response: t.Any) -> None:
+            when, self.when = self.when, "never"  # a second save would succeed
+            if when == "save":
+                raise SessionStoreError("store down")
+
+    app = error_page_app(touch, twice=True)
+    recorder = Recorder()
+    middleware = SessionMiddleware(app, SECRET, interface=FailingOnce("save"))
+    body = middleware(environ(), recorder)
+    assert b"".join(body).startswith(b"503")
+    assert [status for status, _, _ in recorder.calls] == ["503 Service Unavailable"] * 2
+    for _, headers, _ in recorder.calls:
+        assert "Set-Cookie" not in dict(headers)
+
+
+def view_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Add the query's pairs to the session; show the session."""
+    session = get_session(environ)
+    session.update(LazyRequest(environ).args.items())
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(sorted(session.items())).encode()]
 
 
 def test_write_callable_works() -> None:

@@ -47,7 +47,7 @@ SETTINGS: dict[str, tuple[str, t.Any, t.Any]] = {
     # name: (config key, value given, value configured)
     "secret_key": ("SECRET_KEY", "s3cret", "s3cret"),
     "secret_key-bytes": ("SECRET_KEY", b"\x00s3cret", b"\x00s3cret"),
-    "secret_key-empty": ("SECRET_KEY", "", None),
+    "secret_key-none": ("SECRET_KEY", None, None),
     "cookie_name": ("SESSION_COOKIE_NAME", "sid", "sid"),
     "cookie_domain": ("SESSION_COOKIE_DOMAIN", "example.com", "example.com"),
     "cookie_domain-dot": ("SESSION_COOKIE_DOMAIN", ".example.com", ".example.com"),
@@ -154,13 +154,33 @@ def test_durations(value: t.Any, seconds: float) -> None:
 
 
 BAD_DURATIONS = ["", "abc", "12x", "1.5h", "-5", "12 h 3", "h", "0", "0d", 0, -1, 1.5, True, None]
-TOO_LONG = ["999999999999d", "99999999999999999999", 10**20]
+# The last three fit a timedelta but not now + it: every save would be a 500.
+TOO_LONG = [
+    "999999999999d",
+    "99999999999999999999",
+    10**20,
+    "3000000d",
+    "500000w",
+    timedelta(days=999_999_999),
+]
 
 
 @pytest.mark.parametrize("value", [*BAD_DURATIONS, *TOO_LONG, timedelta(0)])
-def test_bad_durations(value: t.Any) -> None:
-    with pytest.raises(ValueError, match="permanent_lifetime"):
-        parse_settings({"permanent_lifetime": value})
+@pytest.mark.parametrize("name", ["permanent_lifetime", "idle_lifetime"])
+def test_bad_durations(name: str, value: t.Any) -> None:
+    with pytest.raises(ValueError, match=name):
+        parse_settings({name: value})
+
+
+@pytest.mark.parametrize("name", ["permanent_lifetime", "idle_lifetime"])
+def test_a_duration_that_ends_after_the_calendar_is_refused_with_its_prefix(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"'session\.{name}'.*too long"):
+        parse_settings({f"session.{name}": "3000000d"}, prefix="session.")
+
+
+def test_a_very_long_duration_that_fits_is_accepted() -> None:
+    config = parse_settings({"permanent_lifetime": "36500d"})  # "forever": a century
+    assert config["PERMANENT_SESSION_LIFETIME"] == timedelta(days=36500)
 
 
 # -- prefix -----------------------------------------------------------------------
@@ -240,7 +260,11 @@ BAD_VALUES: dict[str, tuple[str, t.Any, type[Exception]]] = {
     "environ_key-empty": ("environ_key", "", ValueError),
     "environ_key-int": ("environ_key", 1, ValueError),
     "fallbacks-int": ("secret_key_fallbacks", 1, TypeError),
-    "fallbacks-empty-key": ("secret_key_fallbacks", ["ok", ""], TypeError),
+    "fallbacks-empty-key": ("secret_key_fallbacks", ["ok", ""], ValueError),
+    "fallbacks-empty-bytes-key": ("secret_key_fallbacks", [b""], ValueError),
+    "secret_key-empty": ("secret_key", "", ValueError),
+    "secret_key-blank": ("secret_key", "  ", ValueError),
+    "secret_key-empty-bytes": ("secret_key", b"", ValueError),
     "fallbacks-int-key": ("secret_key_fallbacks", ["ok", 1], TypeError),
 }
 
@@ -328,3 +352,32 @@ def test_fallbacks_bare_str_from_python_is_a_type_error() -> None:
 def test_fallbacks_from_ini_are_split_on_spaces_and_commas(text: str, keys: list[str]) -> None:
     config = parse_settings({"session.secret_key_fallbacks": text}, prefix="session.")
     assert config["SECRET_KEY_FALLBACKS"] == keys
+
+
+# -- an empty secret key is a mistake, not "no key" --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "prefix", "named"),
+    [
+        ({"secret_key": ""}, "", "'secret_key'"),
+        ({"session.secret_key": ""}, "session.", "'session.secret_key'"),  # `session.secret_key =`
+    ],
+)
+def test_an_empty_secret_key_names_the_setting_as_written(
+    settings: dict[str, str], prefix: str, named: str
+) -> None:
+    with pytest.raises(ValueError, match="empty") as info:
+        parse_settings(settings, prefix)
+    message = str(info.value)
+    assert named in message
+    if not prefix:
+        assert "session." not in message
+    assert "wsgi-sessions secret" in message  # says how to make one
+
+
+def test_an_empty_key_among_ini_fallbacks_is_skipped_but_a_listed_one_is_refused() -> None:
+    config = parse_settings({"session.secret_key_fallbacks": "old,,older"}, prefix="session.")
+    assert config["SECRET_KEY_FALLBACKS"] == ["old", "older"]
+    with pytest.raises(ValueError, match=r"'session\.secret_key_fallbacks'.*empty"):
+        parse_settings({"session.secret_key_fallbacks": ["old", ""]}, prefix="session.")

@@ -64,20 +64,27 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from .stores import store_from_url
+    from .stores import mask_url, store_from_url
+
+    url = args.store
+    shown = mask_url(url)
+
+    def error(exc: Exception) -> None:
+        # Whatever raised it (a store, a client library) may have echoed the URL.
+        print(f"error: {str(exc).replace(url, shown)}", file=sys.stderr)
 
     try:
-        store = store_from_url(args.store, create=False)  # a typo must not make a new file
+        store = store_from_url(url, create=False)  # a typo must not make a new file
     except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return 2
     except SessionStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return 1
     try:
         count = store.purge_expired()
     except SessionStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return 1
     finally:
         store.close()

@@ -78,6 +78,15 @@ class SessionMiddleware:
             raise TypeError(f"app must be a WSGI callable, got {type(app).__name__}")
         self.app = app
         self.config: dict[str, t.Any] = parse_settings(settings, prefix)
+        if self.config["SECRET_KEY"] is None:
+            # As in Flask, no key means NullSession; unlike Flask, say so once,
+            # now, rather than on the first write of the first user.
+            logger.warning(
+                "no secret key is set (setting %r): sessions are unavailable and every "
+                "session write will raise. Set it to a long random string "
+                "(`wsgi-sessions secret` prints a new one).",
+                f"{prefix}secret_key",
+            )
         if interface is None:
             interface = _default_interface(self.config)
         elif not isinstance(interface, SessionInterface):
@@ -109,17 +118,26 @@ class SessionMiddleware:
         # Per-request state lives in this frame, never on self.
         started = False
         store_failed = False
+        saved: _SavedResponse | None = None
 
         def start_session_response(
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
         ) -> t.Callable[[bytes], object]:
-            nonlocal started, store_failed
+            nonlocal started, store_failed, saved
             started = True
-            try:
-                interface.save_session(self, session, HeaderResponse(headers))
-            except SessionStoreError:
-                logger.exception("session store failed while saving the session")
-                store_failed = True
+            if saved is None:
+                saved = _SavedResponse(headers)
+                try:
+                    interface.save_session(self, session, saved)
+                except SessionStoreError:
+                    logger.exception("session store failed while saving the session")
+                    store_failed = True
+            else:
+                # A second call (exc_info: an error page replaces the response)
+                # must not save again: a second save of a regenerated or ended
+                # session would undo the first. It carries the same headers.
+                saved.replay(headers)
+            if store_failed:
                 start_response("503 Service Unavailable", list(_UNAVAILABLE_HEADERS), exc_info)
                 return _discard
             return start_response(status, headers, exc_info)
@@ -234,12 +252,64 @@ class HeaderResponse:
         return _Vary(self._headers)
 
     def set_cookie(self, key: str, value: str = "", **attributes: t.Any) -> None:
-        self._headers.append(("Set-Cookie", dump_cookie(key, value, **attributes)))
+        self.headers.add("Set-Cookie", dump_cookie(key, value, **attributes))
 
     def delete_cookie(self, key: str, **attributes: t.Any) -> None:
         attributes.pop("max_age", None)
         attributes.pop("expires", None)
         self.set_cookie(key, "", max_age=0, expires=0, **attributes)
+
+
+class _SavedResponse(HeaderResponse):
+    """The response of the request's one save: it writes into the header list
+    of the first ``start_response`` and notes what it added, so that a later
+    ``start_response`` (an error page) can be given the same headers."""
+
+    __slots__ = ("_added",)
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        super().__init__(headers)
+        # (name, value); a name of None is a value merged into Vary.
+        self._added: list[tuple[str | None, str]] = []
+
+    @property
+    def headers(self) -> _HeaderList:
+        return _NotedHeaderList(self._headers, self._added)
+
+    @property
+    def vary(self) -> _Vary:
+        return _NotedVary(self._headers, self._added)
+
+    def replay(self, headers: list[tuple[str, str]]) -> None:
+        for name, value in self._added:
+            if name is None:
+                _Vary(headers).add(value)
+            else:
+                headers.append((name, value))
+
+
+class _NotedHeaderList(_HeaderList):
+    __slots__ = ("_added",)
+
+    def __init__(self, headers: list[tuple[str, str]], added: list[tuple[str | None, str]]) -> None:
+        super().__init__(headers)
+        self._added = added
+
+    def add(self, name: str, value: str) -> None:
+        super().add(name, value)
+        self._added.append((name, value))
+
+
+class _NotedVary(_Vary):
+    __slots__ = ("_added",)
+
+    def __init__(self, headers: list[tuple[str, str]], added: list[tuple[str | None, str]]) -> None:
+        super().__init__(headers)
+        self._added = added
+
+    def add(self, value: str) -> None:
+        super().add(value)
+        self._added.append((None, value))
 
 
 class _WatchedBody:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import typing as t
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 __all__ = [
     "DEFAULT_ENVIRON_KEY",
@@ -69,17 +69,33 @@ def to_timedelta(name: str, value: t.Any) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"setting {name!r} must be a positive duration, got {value!r}")
     try:
-        return timedelta(seconds=seconds)
+        duration = timedelta(seconds=seconds)
+        # Every permanent save computes now + the duration: fail here, not on each save.
+        datetime.now(timezone.utc) + duration
     except OverflowError:
-        raise ValueError(f"setting {name!r} is too long a duration, got {value!r}") from None
+        raise ValueError(
+            f"setting {name!r} is too long a duration (now plus it is past the year 9999); "
+            f"give at most a few thousand years, e.g. '36500d', got {value!r}"
+        ) from None
+    return duration
+
+
+_HOW_TO_MAKE_A_KEY = "`wsgi-sessions secret` prints a new one"
 
 
 def _to_secret(name: str, value: t.Any) -> str | bytes | None:
-    if value is None or value in ("", b""):
-        return None
-    if isinstance(value, (str, bytes)):
-        return value
-    raise TypeError(f"setting {name!r} must be a str or bytes, got {type(value).__name__}")
+    if value is None:
+        return None  # no key: NullSession, as in Flask (the middleware warns)
+    if not isinstance(value, (str, bytes)):
+        raise TypeError(f"setting {name!r} must be a str or bytes, got {type(value).__name__}")
+    # An empty value is a mistake (an ini line `secret_key =`, an unset
+    # environment variable), never a wish to run without sessions.
+    if not value.strip() if isinstance(value, str) else not value:
+        raise ValueError(
+            f"setting {name!r} is empty: give a long random string ({_HOW_TO_MAKE_A_KEY}), "
+            "or leave the setting out to run without sessions"
+        )
+    return value
 
 
 def _to_fallbacks(name: str, value: t.Any, from_ini: bool) -> list[str | bytes]:
@@ -94,8 +110,12 @@ def _to_fallbacks(name: str, value: t.Any, from_ini: bool) -> list[str | bytes]:
     if isinstance(value, (list, tuple)):
         keys = list(value)
         for key in keys:
-            if not isinstance(key, (str, bytes)) or not key:
-                raise TypeError(f"setting {name!r} must hold non-empty str or bytes keys")
+            if not isinstance(key, (str, bytes)):
+                raise TypeError(f"setting {name!r} must hold str or bytes keys")
+            if not key.strip() if isinstance(key, str) else not key:
+                raise ValueError(
+                    f"setting {name!r} holds an empty key: remove it, or give the old key"
+                )
         return keys
     raise TypeError(f"setting {name!r} must be a list of keys, got {type(value).__name__}")
 

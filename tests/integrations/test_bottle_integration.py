@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import typing as t
 
 import bottle
 import pytest
-from webtest import TestApp
+from webtest import TestApp, TestResponse
 
 from wsgi_sessions import SessionMiddleware, SessionMixin
 from wsgi_sessions.integrations.bottle import SessionPlugin, with_sessions
@@ -86,3 +88,155 @@ def test_with_sessions_wraps_the_default_app() -> None:
         assert client.get("/").text == "2"
     finally:
         bottle.default_app.pop()
+
+
+# -- finding a callback's parameters, whatever its shape ---------------------------------
+
+
+def get_within(client: TestApp, path: str, timeout: float = 5.0) -> TestResponse:
+    """GET ``path`` in a thread: a hang fails the test instead of stopping the suite."""
+    outcome: list[t.Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(client.get(path))
+        except BaseException as exc:  # reported below, in the test's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"GET {path} did not finish within {timeout}s"
+    (result,) = outcome
+    if isinstance(result, BaseException):
+        raise result
+    return t.cast(TestResponse, result)
+
+
+def helper(n: int) -> str:
+    return f"n={n}"
+
+
+def make_app_factory() -> bottle.Bottle:
+    """Routes defined in an app factory, as closures over its locals."""
+    config = {"greeting": "hi"}
+    app = bottle.Bottle()
+    app.install(SessionPlugin())
+
+    @app.get("/closure")
+    def closure(session: SessionMixin) -> str:  # closes over a dict only
+        session["n"] = session.get("n", 0) + 1
+        return f"{config['greeting']} {session['n']}"
+
+    @app.get("/helper-first")
+    def helper_first(session: SessionMixin) -> str:  # the first cell is a function
+        session["n"] = session.get("n", 0) + 1
+        return format_count(session["n"]) + config["greeting"]
+
+    @app.get("/no-session")
+    def no_session(**kwargs: t.Any) -> str:
+        return f"{config['greeting']} {sorted(kwargs)}"
+
+    format_count = helper
+    return app
+
+
+@pytest.mark.parametrize(
+    ("path", "first", "second"),
+    [("/closure", "hi 1", "hi 2"), ("/helper-first", "n=1hi", "n=2hi")],
+)
+def test_a_closure_route_gets_its_session_and_never_hangs(
+    path: str, first: str, second: str
+) -> None:
+    client = TestApp(SessionMiddleware(make_app_factory(), {"secret_key": SECRET}))
+    assert get_within(client, path).text == first
+    assert get_within(client, path).text == second
+
+
+def test_a_closure_route_without_the_keyword_is_left_alone() -> None:
+    client = TestApp(SessionMiddleware(make_app_factory(), {"secret_key": SECRET}))
+    response = get_within(client, "/no-session")
+    assert response.text == "hi []"
+    assert "Set-Cookie" not in response.headers
+
+
+def logged(callback: t.Callable[..., str]) -> t.Callable[..., str]:
+    """A decorator done right: functools.wraps sets __wrapped__."""
+    prefix = ">"
+
+    @functools.wraps(callback)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> str:
+        return prefix + callback(*args, **kwargs)
+
+    return wrapper
+
+
+def test_a_decorated_callback_is_read_through_wraps() -> None:
+    app = bottle.Bottle()
+    app.install(SessionPlugin())
+
+    @app.get("/")
+    @logged
+    @logged
+    def index(session: SessionMixin) -> str:
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    @app.get("/plain")
+    @logged
+    def plain(**kwargs: t.Any) -> str:
+        return str(sorted(kwargs))
+
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    assert get_within(client, "/").text == ">>1"
+    assert get_within(client, "/").text == ">>2"
+    assert get_within(client, "/plain").text == ">[]"
+
+
+class Views:
+    def __init__(self, greeting: str) -> None:
+        self.greeting = greeting
+
+    def count(self, session: SessionMixin) -> str:
+        session["n"] = session.get("n", 0) + 1
+        return f"{self.greeting} {session['n']}"
+
+    def plain(self, **kwargs: t.Any) -> str:
+        return f"{self.greeting} {sorted(kwargs)}"
+
+    def __call__(self, session: SessionMixin) -> str:
+        return f"{self.greeting} {type(session).__name__}"
+
+
+def test_a_bound_method_or_callable_object_route_gets_its_session() -> None:
+    views = Views("hello")
+    app = bottle.Bottle()
+    app.install(SessionPlugin())
+    app.route("/count", callback=views.count)
+    app.route("/plain", callback=views.plain)
+    app.route("/call", callback=views)
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    assert get_within(client, "/count").text == "hello 1"
+    assert get_within(client, "/count").text == "hello 2"
+    assert get_within(client, "/plain").text == "hello []"
+    assert get_within(client, "/call").text == "hello SecureCookieSession"
+
+
+def test_the_callback_is_read_as_written_not_as_other_plugins_wrapped_it() -> None:
+    app = bottle.Bottle()
+    app.install(SessionPlugin())
+
+    def other_plugin(callback: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        def without_wraps(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            return callback(*args, **kwargs)
+
+        return without_wraps
+
+    app.install(other_plugin)  # applied first: the session plugin receives its wrapper
+
+    @app.get("/")
+    def index(session: SessionMixin) -> str:
+        return type(session).__name__
+
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    assert get_within(client, "/").text == "SecureCookieSession"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 import pytest
 from webtest import TestApp
@@ -51,5 +53,57 @@ def test_without_the_middleware_the_error_says_what_to_do() -> None:
         raise ex
 
     app.add_error_handler(RuntimeError, reraise)
-    with pytest.raises(RuntimeError, match="SessionMiddleware"):
+    with pytest.raises(RuntimeError, match="SessionMiddleware") as info:
         TestApp(app).get("/count")
+    # Says which object to serve, in Falcon's terms.
+    assert "falcon.App" in str(info.value)
+    assert "SessionComponent" in str(info.value)
+
+
+class ReadsSession:
+    """A component that needs the session, e.g. to load the logged-in user."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.user = req.context.session.get("user")
+
+
+class Rejects:
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        raise falcon.HTTPUnauthorized()
+
+
+def test_a_component_listed_before_session_component_gets_an_explanation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = falcon.App(middleware=[ReadsSession(), SessionComponent()])
+    app.add_route("/count", Counter())
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        client.get("/count", status=500, expect_errors=True)
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    message = record.getMessage()
+    assert "SessionComponent" in message
+    assert "first" in message  # the fix: list it first
+
+
+def test_in_the_right_order_the_component_sees_the_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = falcon.App(middleware=[SessionComponent(), ReadsSession()])
+    app.add_route("/count", Counter())
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        assert client.get("/count").text == "1"
+    assert caplog.records == []
+
+
+def test_an_earlier_component_that_rejects_the_request_is_not_misreported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = falcon.App(middleware=[Rejects(), SessionComponent()])
+    app.add_route("/count", Counter())
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        client.get("/count", status=401)
+    assert caplog.records == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from datetime import timedelta
 from pathlib import Path
@@ -47,9 +48,37 @@ def test_keys_are_the_settings_with_or_without_the_session_prefix() -> None:
 
 
 def test_a_typo_or_a_duplicate_fails_at_load_time() -> None:
-    with pytest.raises(ValueError, match=r"session\.secert_key"):
+    with pytest.raises(ValueError, match=r"'secert_key'"):  # as written: no prefix added
         filter_app_factory(counter, {}, secert_key=SECRET)
     with pytest.raises(ValueError, match="given twice"):
         filter_app_factory(counter, {}, secret_key=SECRET, **{"session.secret_key": SECRET})
     with pytest.raises(ValueError, match="cookie_secure"):
         filter_app_factory(counter, {}, secret_key=SECRET, cookie_secure="perhaps")
+
+
+@pytest.mark.parametrize(
+    ("key", "named"),
+    [("secret_key", "'secret_key'"), ("session.secret_key", "'session.secret_key'")],
+)
+def test_an_empty_secret_key_fails_at_load_time_named_as_written(key: str, named: str) -> None:
+    with pytest.raises(ValueError, match="empty") as info:
+        filter_app_factory(counter, {}, **{key: ""})
+    message = str(info.value)
+    assert named in message
+    if not key.startswith("session."):
+        assert "session." not in message
+
+
+def test_a_prefixed_combination_error_keeps_the_names_as_written() -> None:
+    with pytest.raises(ValueError) as info:
+        filter_app_factory(counter, {}, secret_key=SECRET, cookie_samesite="None")
+    assert "cookie_samesite='None' requires cookie_secure=true" in str(info.value)
+    assert "session." not in str(info.value)
+
+
+def test_no_secret_key_logs_one_warning_at_load_time(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        filter_app_factory(counter, {}, cookie_secure="true")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "secret_key" in record.getMessage()

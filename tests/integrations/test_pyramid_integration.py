@@ -3,6 +3,7 @@ Pyramid's CSRF policy, and settings validated at config time."""
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 import pytest
@@ -178,3 +179,18 @@ def test_created_on_an_empty_session_writes_nothing() -> None:
     assert isinstance(session.created, float)
     assert inner.modified is False
     assert dict(inner) == {}
+
+
+def test_without_a_secret_key_the_include_logs_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        make_app({"session.cookie_secure": "true"}, {})
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "'session.secret_key'" in record.getMessage()
+
+
+def test_an_empty_secret_key_fails_at_config_time() -> None:
+    with pytest.raises(ValueError, match=r"'session\.secret_key' is empty"):
+        make_app({"session.secret_key": ""}, {})

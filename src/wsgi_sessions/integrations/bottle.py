@@ -47,8 +47,7 @@ class SessionPlugin:
     def apply(
         self, callback: t.Callable[..., t.Any], route: bottle.Route
     ) -> t.Callable[..., t.Any]:
-        parameters = inspect.signature(route.get_undecorated_callback()).parameters
-        if self.keyword not in parameters:
+        if self.keyword not in _parameters(route.callback):
             return callback
         keyword, environ_key = self.keyword, self.environ_key
 
@@ -58,6 +57,22 @@ class SessionPlugin:
             return callback(*args, **kwargs)
 
         return with_session
+
+
+def _parameters(callback: t.Callable[..., t.Any]) -> t.Mapping[str, inspect.Parameter]:
+    """The parameters of the route's callback as the user wrote it.
+
+    Not Bottle's ``Route.get_undecorated_callback()``: it guesses through
+    closures, looping forever on one that captures no callable (a route in an
+    app factory closing over a config dict) and reading a captured helper's
+    signature instead of the route's. ``inspect.signature`` follows
+    ``__wrapped__`` (``functools.wraps``), drops a bound method's ``self`` and
+    reads a callable object's ``__call__``.
+    """
+    try:
+        return inspect.signature(callback).parameters
+    except (TypeError, ValueError):  # no signature to read (some builtins): leave it alone
+        return {}
 
 
 def with_sessions(

@@ -14,6 +14,7 @@ in the section is validated: a typo is an error at start-up, never ignored.
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 from wsgi_sessions import SessionMiddleware
@@ -24,6 +25,7 @@ if t.TYPE_CHECKING:
 __all__ = ["filter_app_factory"]
 
 _PREFIX = "session."
+_PREFIXED_NAME = re.compile(rf"(?<![\w.]){re.escape(_PREFIX)}(\w+)")
 
 
 def filter_app_factory(
@@ -37,4 +39,15 @@ def filter_app_factory(
             raise ValueError(f"setting {name!r} is given twice in the [filter] section")
         settings[name] = value
     # The prefix gives ini semantics: strings everywhere, fallbacks split on spaces.
-    return SessionMiddleware(app, settings, prefix=_PREFIX)
+    try:
+        return SessionMiddleware(app, settings, prefix=_PREFIX)
+    except (TypeError, ValueError) as exc:
+        # Name settings as the section wrote them (the prefix is optional here),
+        # which is what the user will search the file for.
+        def as_written(match: re.Match[str]) -> str:
+            return match[0] if match[0] in local_conf else match[1]
+
+        message = _PREFIXED_NAME.sub(as_written, str(exc))
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from None

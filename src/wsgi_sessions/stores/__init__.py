@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 from urllib.parse import unquote, urlsplit
 
@@ -12,7 +13,11 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from .redis import RedisStore
     from .sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "store_from_url"]
+__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "mask_url", "store_from_url"]
+
+# scheme://user:password@ ; the authority ends at the first / ? or # after its last @.
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^?#]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def __getattr__(name: str) -> t.Any:
@@ -28,6 +33,25 @@ def __getattr__(name: str) -> t.Any:
 
         return SQLiteStore
     raise AttributeError(name)
+
+
+def mask_url(url: str) -> str:
+    """``url`` as it may be shown in a message or a log: its password is ``***``
+    (as SQLAlchemy shows URLs), whether in the user part or a ``password=`` query."""
+    masked = _QUERY_PASSWORD.sub(r"\1***", url)
+    match = _URL_PASSWORD.match(masked)
+    if match is None:
+        return masked
+    # The password may hold an unescaped '@' or '/': it ends at the last '@'
+    # before the path, so the host that follows is kept.
+    head, rest = match[1], masked[len(match[1]) + 1 :]
+    authority_end = len(rest)
+    for index, char in enumerate(rest):
+        if char in "?#":
+            authority_end = index
+            break
+    at = rest.rfind("@", 0, authority_end)
+    return f"{head}:***{rest[at:]}"
 
 
 def store_from_url(url: str, *, create: bool = True) -> Store:
@@ -50,7 +74,7 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
         if not rest.startswith("///") or len(rest) == 3:
             raise ValueError(
                 f"setting 'store': an SQLite URL is sqlite:///relative/path.db or "
-                f"sqlite:////absolute/path.db, got {url!r}"
+                f"sqlite:////absolute/path.db, got {mask_url(url)!r}"
             )
         from .sqlite import SQLiteStore
 
@@ -60,5 +84,5 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
 
         return RedisStore(url)
     raise ValueError(
-        f"setting 'store' must be a memory://, sqlite:/// or redis:// URL, got {url!r}"
+        f"setting 'store' must be a memory://, sqlite:/// or redis:// URL, got {mask_url(url)!r}"
     )
