@@ -131,3 +131,12 @@ def test_purge_never_shows_a_password(url: str, capsys: pytest.CaptureFixture[st
     main(["purge", "--store", url])
     out, err = capsys.readouterr()
     assert "hunter2" not in out + err
+
+
+def test_purge_against_a_redis_that_is_down_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("redis")
+    assert main(["purge", "--store", "redis://:hunter2@127.0.0.1:1/0"]) == 1
+    out, err = capsys.readouterr()
+    assert "Redis session store failed during purge" in err
+    assert "purged" not in out
+    assert "hunter2" not in out + err

@@ -128,6 +128,13 @@ def _outcome(reply: t.Any) -> bool | Ended:
     return bool(reply)
 
 
+def _failed(operation: str, exc: Exception) -> SessionStoreError:
+    return SessionStoreError(
+        f"Redis session store failed during {operation} ({type(exc).__name__}); "
+        "check that Redis is reachable and answering"
+    )
+
+
 def _socket_timeout(client: t.Any) -> float | None:
     """The socket timeout a ready client was configured with, if it says."""
     pool = getattr(client, "connection_pool", None)
@@ -190,10 +197,7 @@ class RedisStore(Store):
             sha = self._shas[script] = client.script_load(script)
             return client.evalsha(sha, len(keys), *keys, *args)
         except self._errors as exc:
-            raise SessionStoreError(
-                f"Redis session store failed during {operation} ({type(exc).__name__}); "
-                "check that Redis is reachable and answering"
-            ) from exc
+            raise _failed(operation, exc) from exc
 
     def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
         reply = self._call("load", _LOAD, [self.prefix + key], ["1" if touch else "0"])
@@ -238,7 +242,13 @@ class RedisStore(Store):
         return bool(self._call("touch", _TOUCH, [self.prefix + key], []))
 
     def purge_expired(self) -> int:
-        """Redis expires sessions by itself (TTL): nothing to do."""
+        """Redis expires sessions by itself (TTL): nothing to purge. Redis is
+        still asked to answer, so that a purge run from cron against a Redis
+        that is down says so instead of reporting success."""
+        try:
+            self.client.ping()
+        except self._errors as exc:
+            raise _failed("purge", exc) from exc
         return 0
 
     def close(self) -> None:
