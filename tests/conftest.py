@@ -249,3 +249,32 @@ def store(store_pair: StorePair) -> Store:
 @pytest.fixture
 def other_store(store_pair: StorePair) -> Store:
     return store_pair.other
+
+
+AlterSignature = Callable[[str], dict[str, str]]
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.fixture
+def altered_signatures() -> AlterSignature:
+    """Respellings of a signed value's signature (after the last ``.``) that a
+    lenient base64 decoder reads as the same bytes: each must be refused.
+
+    The standard-alphabet case is there only when the signature has a ``-`` or
+    ``_`` to swap.
+    """
+
+    def alter(value: str) -> dict[str, str]:
+        head, _, signature = value.rpartition(".")
+        flipped = _BASE64[_BASE64.index(signature[-1]) ^ 1]  # bit 0 is never used
+        cases = {
+            "unused-low-bit": f"{head}.{signature[:-1]}{flipped}",
+            "trailing-padding": f"{value}=",
+            "double-padding": f"{value}==",
+        }
+        standard = signature.replace("-", "+").replace("_", "/")
+        if standard != signature:
+            cases["standard-alphabet"] = f"{head}.{standard}"
+        return cases
+
+    return alter

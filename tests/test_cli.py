@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,21 @@ def test_inspect_rejects_a_wrong_key(capsys: pytest.CaptureFixture[str]) -> None
     captured = capsys.readouterr()
     assert "invalid cookie" in captured.err
     assert "alice" not in captured.out + captured.err
+
+
+def test_inspect_refuses_an_altered_spelling_of_a_valid_signature(
+    capsys: pytest.CaptureFixture[str], altered_signatures: t.Callable[[str], dict[str, str]]
+) -> None:
+    for n in range(100):  # until the signature has a "-" or "_" to respell
+        cookie = _cookie("s3cret", {"n": n})
+        if "standard-alphabet" in altered_signatures(cookie):
+            break
+    cases = altered_signatures(cookie)
+    assert len(cases) == 4
+    for case, altered in cases.items():
+        assert main(["inspect", altered, "--secret-key", "s3cret"]) == 1, case
+        assert "invalid cookie" in capsys.readouterr().err
+    assert main(["inspect", cookie, "--secret-key", "s3cret"]) == 0
 
 
 def test_inspect_tries_fallback_keys(capsys: pytest.CaptureFixture[str]) -> None:
