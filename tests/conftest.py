@@ -278,3 +278,47 @@ def altered_signatures() -> AlterSignature:
         return cases
 
     return alter
+
+
+class _CountingDecompressor:
+    """A zlib decompressor that records how many bytes each call produced."""
+
+    def __init__(self, inner: t.Any, sizes: list[int]) -> None:
+        self._inner = inner
+        self._sizes = sizes
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        out: bytes = self._inner.decompress(data, max_length)
+        self._sizes.append(len(out))
+        return out
+
+    def flush(self, *args: t.Any) -> bytes:
+        out: bytes = self._inner.flush(*args)
+        self._sizes.append(len(out))
+        return out
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._inner, name)
+
+
+@pytest.fixture
+def decompressed_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of bytes each zlib decompression produced while the test ran
+    (``zlib.decompress`` and decompressor objects alike): a measure of the work
+    a payload caused that does not depend on the machine's speed."""
+    import zlib
+
+    sizes: list[int] = []
+    decompress, decompressobj = zlib.decompress, zlib.decompressobj
+
+    def counting_decompress(data: bytes, *args: t.Any, **kwargs: t.Any) -> bytes:
+        out = decompress(data, *args, **kwargs)
+        sizes.append(len(out))
+        return out
+
+    def counting_decompressobj(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        return _CountingDecompressor(decompressobj(*args, **kwargs), sizes)
+
+    monkeypatch.setattr(zlib, "decompress", counting_decompress)
+    monkeypatch.setattr(zlib, "decompressobj", counting_decompressobj)
+    return sizes

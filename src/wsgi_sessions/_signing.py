@@ -14,7 +14,7 @@ import typing as t
 import zlib
 from functools import lru_cache
 
-from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadPayload, BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import (
     base64_decode,
     base64_encode,
@@ -25,6 +25,7 @@ from itsdangerous.encoding import (
 from itsdangerous.url_safe import URLSafeSerializerMixin
 
 __all__ = [
+    "MAX_PAYLOAD_SIZE",
     "DerivedKeySerializer",
     "StrictSigner",
     "is_canonical_signature",
@@ -39,6 +40,11 @@ _SIGNATURE = re.compile(r"[-\w]+", re.ASCII)
 _BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _CANONICAL_LAST = {0: _BASE64_ALPHABET, 2: _BASE64_ALPHABET[::16], 3: _BASE64_ALPHABET[::4]}
 _NOT_CANONICAL = "signature not in canonical base64"
+
+#: How many bytes a compressed payload may expand to. A 4 KB cookie of
+#: ordinary JSON holds a few times that at most; zeros would give a thousand
+#: times more (megabytes), decoded on every request without a bound.
+MAX_PAYLOAD_SIZE = 64 * 1024
 
 
 def is_canonical_signature(value: str | bytes) -> bool:
@@ -100,8 +106,11 @@ class DerivedKeySerializer(URLSafeTimedSerializer):
     itsdangerous's (``tests/test_fast_paths.py`` checks all of this).
     """
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+    def __init__(
+        self, *args: t.Any, max_payload_size: int = MAX_PAYLOAD_SIZE, **kwargs: t.Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.max_payload_size = max_payload_size
         signer = super().make_signer(self.salt)
         assert isinstance(signer, TimestampSigner)  # the timed serializer's default
         self._signer = signer
@@ -131,6 +140,42 @@ class DerivedKeySerializer(URLSafeTimedSerializer):
         if len(compressed) < len(data) - 1:  # the "." marker costs a byte
             return b"." + base64_encode(compressed)
         return base64_encode(data)
+
+    def load_payload(
+        self,
+        payload: bytes,
+        *args: t.Any,
+        serializer: t.Any | None = None,
+        **kwargs: t.Any,
+    ) -> t.Any:
+        """itsdangerous's decoding (same errors), with decompression bounded:
+        a payload that would expand past ``max_payload_size`` bytes is a
+        :class:`~itsdangerous.BadPayload` after producing at most one byte
+        more, so no cookie costs more than a small multiple of a normal one."""
+        if not payload.startswith(b"."):
+            return super().load_payload(payload, *args, serializer=serializer, **kwargs)
+        try:
+            compressed = base64_decode(payload[1:])
+        except Exception as e:
+            raise BadPayload(
+                "Could not base64 decode the payload because of an exception",
+                original_error=e,
+            ) from e
+        limit = self.max_payload_size
+        decompressor = zlib.decompressobj()
+        try:
+            data = decompressor.decompress(compressed, limit + 1)
+        except Exception as e:
+            raise BadPayload(
+                "Could not zlib decompress the payload before decoding the payload",
+                original_error=e,
+            ) from e
+        if len(data) > limit:
+            raise BadPayload(f"the payload decompresses to more than {limit} bytes")
+        if not decompressor.eof:  # truncated: zlib.decompress refuses it too
+            raise BadPayload("Could not zlib decompress the payload before decoding the payload")
+        # Serializer.load_payload: the JSON itself, skipping the mixin's decompression.
+        return super(URLSafeSerializerMixin, self).load_payload(data, serializer=serializer)
 
     def dumps(self, obj: t.Any, salt: str | bytes | None = None) -> str:
         if salt is not None and salt != self.salt:
@@ -204,6 +249,7 @@ def make_signing_serializer(
     key_derivation: str,
     digest_method: t.Any,
     serializer: t.Any,
+    max_payload_size: int = MAX_PAYLOAD_SIZE,
 ) -> URLSafeTimedSerializer:
     """Build the serializer for one configuration, deriving each key once.
 
@@ -227,4 +273,5 @@ def make_signing_serializer(
         salt=salt,
         serializer=serializer,
         signer_kwargs={"key_derivation": "none", "digest_method": digest_method},
+        max_payload_size=max_payload_size,
     )

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from ._signing import lazy_sha1, make_signing_serializer
+from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
 from .sessions import NullSession, SecureCookieSession, SessionMixin
@@ -266,6 +266,9 @@ class SecureCookieSessionInterface(SessionInterface):
     key_derivation = "hmac"
     #: The payload format: tagged JSON, never pickle.
     serializer = session_json_serializer
+    #: The most bytes a cookie's compressed payload may expand to; past it the
+    #: cookie is refused (a fresh session), so no cookie decodes megabytes.
+    max_payload_size = MAX_PAYLOAD_SIZE
     session_class = SecureCookieSession
 
     def get_signing_serializer(self, app: SessionApp) -> URLSafeTimedSerializer | None:
@@ -281,7 +284,12 @@ class SecureCookieSessionInterface(SessionInterface):
         fallbacks = app.config.get("SECRET_KEY_FALLBACKS")
         keys = (*reversed(fallbacks), secret_key) if fallbacks else (secret_key,)
         return make_signing_serializer(
-            keys, self.salt, self.key_derivation, self.digest_method, self.serializer
+            keys,
+            self.salt,
+            self.key_derivation,
+            self.digest_method,
+            self.serializer,
+            self.max_payload_size,
         )
 
     def open_session(self, app: SessionApp, request: Request) -> SecureCookieSession | None:
