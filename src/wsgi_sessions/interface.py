@@ -230,7 +230,14 @@ def _cookie_attributes(
     if httponly:
         parts.append("; HttpOnly")
     if samesite:
-        parts.append(f"; SameSite={samesite.title()}")
+        value = samesite.title()
+        if value not in ("Strict", "Lax", "None"):
+            # Flask's config is not validated at start-up: fail as Flask does.
+            raise ValueError(
+                f"SameSite must be 'Strict', 'Lax' or 'None' (or unset), got {samesite!r}:"
+                " fix SESSION_COOKIE_SAMESITE (cookie_samesite)"
+            )
+        parts.append(f"; SameSite={value}")
     if partitioned:
         parts.append("; Partitioned")
     return "".join(parts)
@@ -328,6 +335,9 @@ class SecureCookieSessionInterface(SessionInterface):
                     response.vary.add("Cookie")
             return
         if not self.should_set_cookie(app, session):
+            if not varies:
+                # The hook read session.permanent: saving is not the app reading it.
+                session.accessed = False
             return
         signing_serializer = self.get_signing_serializer(app)
         if signing_serializer is None:  # the secret key was removed mid-flight
