@@ -33,6 +33,10 @@ __all__ = ["SecureCookieSessionInterface", "SessionApp", "SessionInterface", "Se
 
 logger = logging.getLogger("wsgi_sessions")
 
+#: Where a cookie's metadata (SecureCookieSession.meta()) travels inside its
+#: payload: a key of its own, which Flask keeps as it is (and shows).
+META_KEY = "_wsgi_sessions"
+
 # Moved to _signing; server.py still imports the factory from here.
 _make_signing_serializer = make_signing_serializer
 
@@ -319,7 +323,13 @@ class SecureCookieSessionInterface(SessionInterface):
         if type(data) is not dict:
             logger.debug("session cookie rejected: payload is not an object")
             return self.session_class()
-        return self.session_class(data)
+        meta = data.pop(META_KEY, None)
+        session = self.session_class(data)
+        session.new = False
+        if type(meta) is dict and hasattr(session, "set_meta"):
+            for name, value in meta.items():
+                session.set_meta(name, value)
+        return session
 
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
@@ -344,6 +354,10 @@ class SecureCookieSessionInterface(SessionInterface):
             return
         as_dict = getattr(session, "as_dict", None)
         data = as_dict() if as_dict is not None else dict(session)
+        get_meta = getattr(session, "meta", None)
+        meta = get_meta() if get_meta is not None else None
+        if meta:
+            data[META_KEY] = meta
         value = signing_serializer.dumps(data)
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         if not varies:
