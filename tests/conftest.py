@@ -255,3 +255,76 @@ def other_store(store_pair: StorePair) -> Store:
 # A long run of the hypothesis tests (the stateful race test above all), for
 # local use: pytest --hypothesis-profile=long
 settings.register_profile("long", max_examples=5000)
+
+
+AlterSignature = Callable[[str], dict[str, str]]
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.fixture
+def altered_signatures() -> AlterSignature:
+    """Respellings of a signed value's signature (after the last ``.``) that a
+    lenient base64 decoder reads as the same bytes: each must be refused.
+
+    The standard-alphabet case is there only when the signature has a ``-`` or
+    ``_`` to swap.
+    """
+
+    def alter(value: str) -> dict[str, str]:
+        head, _, signature = value.rpartition(".")
+        flipped = _BASE64[_BASE64.index(signature[-1]) ^ 1]  # bit 0 is never used
+        cases = {
+            "unused-low-bit": f"{head}.{signature[:-1]}{flipped}",
+            "trailing-padding": f"{value}=",
+            "double-padding": f"{value}==",
+        }
+        standard = signature.replace("-", "+").replace("_", "/")
+        if standard != signature:
+            cases["standard-alphabet"] = f"{head}.{standard}"
+        return cases
+
+    return alter
+
+
+class _CountingDecompressor:
+    """A zlib decompressor that records how many bytes each call produced."""
+
+    def __init__(self, inner: t.Any, sizes: list[int]) -> None:
+        self._inner = inner
+        self._sizes = sizes
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        out: bytes = self._inner.decompress(data, max_length)
+        self._sizes.append(len(out))
+        return out
+
+    def flush(self, *args: t.Any) -> bytes:
+        out: bytes = self._inner.flush(*args)
+        self._sizes.append(len(out))
+        return out
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._inner, name)
+
+
+@pytest.fixture
+def decompressed_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of bytes each zlib decompression produced while the test ran
+    (``zlib.decompress`` and decompressor objects alike): a measure of the work
+    a payload caused that does not depend on the machine's speed."""
+    import zlib
+
+    sizes: list[int] = []
+    decompress, decompressobj = zlib.decompress, zlib.decompressobj
+
+    def counting_decompress(data: bytes, *args: t.Any, **kwargs: t.Any) -> bytes:
+        out = decompress(data, *args, **kwargs)
+        sizes.append(len(out))
+        return out
+
+    def counting_decompressobj(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        return _CountingDecompressor(decompressobj(*args, **kwargs), sizes)
+
+    monkeypatch.setattr(zlib, "decompress", counting_decompress)
+    monkeypatch.setattr(zlib, "decompressobj", counting_decompressobj)
+    return sizes

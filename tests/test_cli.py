@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
+import typing as t
+import zlib
 from pathlib import Path
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware
 from wsgi_sessions.cli import main
@@ -52,6 +57,40 @@ def test_inspect_rejects_a_wrong_key(capsys: pytest.CaptureFixture[str]) -> None
     captured = capsys.readouterr()
     assert "invalid cookie" in captured.err
     assert "alice" not in captured.out + captured.err
+
+
+def test_inspect_refuses_an_altered_spelling_of_a_valid_signature(
+    capsys: pytest.CaptureFixture[str], altered_signatures: t.Callable[[str], dict[str, str]]
+) -> None:
+    for n in range(100):  # until the signature has a "-" or "_" to respell
+        cookie = _cookie("s3cret", {"n": n})
+        if "standard-alphabet" in altered_signatures(cookie):
+            break
+    cases = altered_signatures(cookie)
+    assert len(cases) == 4
+    for case, altered in cases.items():
+        assert main(["inspect", altered, "--secret-key", "s3cret"]) == 1, case
+        assert "invalid cookie" in capsys.readouterr().err
+    assert main(["inspect", cookie, "--secret-key", "s3cret"]) == 0
+
+
+def test_inspect_bounds_decompression(
+    capsys: pytest.CaptureFixture[str], decompressed_sizes: list[int]
+) -> None:
+    """A validly signed cookie holding 5 MB of compressed zeros is refused
+    after at most the bound's worth of output."""
+    signer = URLSafeTimedSerializer(
+        "s3cret",
+        salt="cookie-session",
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
+    ).make_signer()
+    data = b'{"z":"' + b"0" * 5_000_000 + b'"}'
+    bomb = signer.sign(b"." + base64_encode(zlib.compress(data, 9))).decode()
+    assert main(["inspect", bomb, "--secret-key", "s3cret"]) == 1
+    captured = capsys.readouterr()
+    assert "invalid cookie: BadPayload" in captured.err
+    assert "000" not in captured.out + captured.err
+    assert sum(decompressed_sizes) <= SecureCookieSessionInterface.max_payload_size + 1
 
 
 def test_inspect_tries_fallback_keys(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ import typing as t
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from uuid import UUID
 
 import flask
@@ -313,3 +314,302 @@ def test_flask_max_cookie_size_is_respected(no_warnings: None) -> None:
 
     with pytest.raises(SessionCookieTooLarge):
         app.test_client().get("/set")
+
+
+# -- Flask 3.1's own session tests (tests/test_basic.py), as behaviour ------------------------
+# Each test below checks what one of Flask's session tests checks, with our interface as the
+# app's session_interface; the Flask test's name is given in the docstring.
+
+
+class Recording(SecureCookieSessionInterface):
+    """Our interface, noting each session's flags as they are after it was saved."""
+
+    def __init__(self) -> None:
+        self.saved: list[tuple[bool, bool]] = []
+
+    def save_session(self, app: t.Any, session: t.Any, response: t.Any) -> None:
+        super().save_session(app, session, response)
+        self.saved.append((session.accessed, session.modified))
+
+
+def flask_with(interface: SessionInterface | None = None, **config: t.Any) -> flask.Flask:
+    """A bare Flask app in testing mode with our interface (Flask's test fixture)."""
+    app = flask.Flask(__name__)
+    app.config.update({"TESTING": True, "SECRET_KEY": "flask test key", **config})
+    app.session_interface = interface or SecureCookieSessionInterface()  # type: ignore[assignment]
+    return app
+
+
+def test_an_untouched_session_is_not_accessed_even_with_a_cookie(no_warnings: None) -> None:
+    """test_session_accessed: ``accessed`` is True exactly when the view used the
+    session, ``modified`` when it wrote; ``Vary: Cookie`` follows ``accessed``."""
+    interface = Recording()
+    app = flask_with(interface)
+
+    @app.post("/")
+    def store() -> str:
+        flask.session["value"] = flask.request.form["value"]
+        return "stored"
+
+    @app.get("/")
+    def show() -> str:
+        return str(flask.session.get("value", "nothing"))
+
+    @app.get("/untouched")
+    def untouched() -> str:
+        return ""
+
+    client = app.test_client()
+    expected = [
+        (client.get("/untouched"), (False, False), ""),
+        (client.post("/", data={"value": "42"}), (True, True), "stored"),
+        (client.get("/"), (True, False), "42"),
+        (client.get("/untouched"), (False, False), ""),  # a valid cookie, never read
+    ]
+    for (response, flags, text), saved in zip(expected, interface.saved):
+        assert response.text == text
+        assert saved == flags, text
+        assert ("cookie" in response.vary) is flags[0]
+
+
+def test_an_invalid_samesite_fails_when_the_cookie_is_written(no_warnings: None) -> None:
+    """test_session_using_samesite_attribute: Flask's config is not validated at
+    start-up, so a bad value set later is a ValueError when the cookie is set."""
+    app = flask_with()
+
+    @app.route("/")
+    def write() -> str:
+        flask.session["n"] = 1
+        return ""
+
+    client = app.test_client()
+    app.config["SESSION_COOKIE_SAMESITE"] = "sometimes"
+    with pytest.raises(ValueError, match="SameSite"):
+        client.get("/")
+    for value, attribute in [(None, None), ("Strict", "samesite=strict"), ("lax", "samesite=lax")]:
+        app.config["SESSION_COOKIE_SAMESITE"] = value
+        header = client.get("/").headers["Set-Cookie"].lower()
+        assert (attribute in header) if attribute else ("samesite" not in header)
+
+
+def test_the_cookie_path_is_the_application_root(no_warnings: None) -> None:
+    """test_session_path, test_session_using_application_root."""
+    app = flask_with(APPLICATION_ROOT="/shop")
+
+    @app.route("/")
+    def write() -> str:
+        flask.session["n"] = 1
+        return ""
+
+    inner = app.wsgi_app
+
+    def mounted(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ["SCRIPT_NAME"] = "/shop"
+        return inner(environ, start_response)
+
+    assert "path=/shop" in app.test_client().get("/").headers["Set-Cookie"].lower()
+    app.wsgi_app = mounted  # type: ignore[method-assign]
+    assert "path=/shop" in app.test_client().get("/").headers["Set-Cookie"].lower()
+
+
+def test_every_cookie_setting_is_on_the_set_and_the_delete(no_warnings: None) -> None:
+    """test_session_using_session_settings."""
+    app = flask_with(
+        SERVER_NAME="www.example.test:8080",
+        APPLICATION_ROOT="/app",
+        SESSION_COOKIE_DOMAIN=".example.test",
+        SESSION_COOKIE_HTTPONLY=False,
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_PARTITIONED=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
+    )
+
+    @app.route("/")
+    def write() -> str:
+        flask.session["n"] = 1
+        return ""
+
+    @app.route("/forget")
+    def forget() -> str:
+        flask.session.pop("n", None)
+        return ""
+
+    client = app.test_client()
+    for path in ("/", "/forget"):
+        header = client.get(path, "http://www.example.test:8080/app/").headers["Set-Cookie"]
+        attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+        assert {"domain", "path", "secure", "samesite", "partitioned"} <= attributes, path
+        assert "httponly" not in attributes
+        assert "example.test" in header
+    assert header.startswith("session=;")
+
+
+def test_without_a_secret_key_reads_work_and_writes_explain(no_warnings: None) -> None:
+    """test_missing_session."""
+    app = flask_with(SECRET_KEY=None)
+    with app.test_request_context():
+        assert flask.session.get("anything") is None
+        with pytest.raises(RuntimeError, match="session is unavailable"):
+            flask.session["n"] = 1
+        with pytest.raises(RuntimeError, match="session is unavailable"):
+            flask.session.pop("n")
+
+
+def test_fallback_keys_follow_a_rotation(no_warnings: None) -> None:
+    """test_session_secret_key_fallbacks."""
+    app = flask_with()
+
+    @app.post("/")
+    def write() -> str:
+        flask.session["a"] = 1
+        return ""
+
+    @app.get("/")
+    def show() -> dict[str, t.Any]:
+        return dict(flask.session)
+
+    client = app.test_client()
+    app.secret_key, app.config["SECRET_KEY_FALLBACKS"] = "key 0", ["key -1", "key -2"]
+    client.post("/")
+    assert client.get("/").json == {"a": 1}
+    app.secret_key = "unrelated"
+    assert client.get("/").json == {}
+    app.secret_key, app.config["SECRET_KEY_FALLBACKS"] = "key +1", ["key 0", "key -1"]
+    assert client.get("/").json == {"a": 1}
+
+
+def test_only_a_permanent_cookie_expires(no_warnings: None) -> None:
+    """test_session_expiration."""
+    app = flask_with()
+    permanent = [True]
+
+    @app.route("/")
+    def write() -> str:
+        flask.session["n"] = 1
+        flask.session.permanent = permanent[0]
+        return ""
+
+    @app.route("/permanent")
+    def is_permanent() -> str:
+        return str(flask.session.permanent)
+
+    client = app.test_client()
+    header = client.get("/").headers["Set-Cookie"]
+    expires = parsedate_to_datetime(header.split("Expires=")[1].split(";")[0])
+    assert expires.date() == (datetime.now(timezone.utc) + app.permanent_session_lifetime).date()
+    assert client.get("/permanent").text == "True"
+    permanent[0] = False
+    assert "expires=" not in client.get("/").headers["Set-Cookie"].lower()
+
+
+def test_a_change_in_after_request_is_saved(no_warnings: None) -> None:
+    """test_session_stored_last."""
+    app = flask_with()
+
+    @app.after_request
+    def late(response: flask.Response) -> flask.Response:
+        flask.session["late"] = 42
+        return response
+
+    @app.route("/")
+    def show() -> str:
+        return repr(flask.session.get("late"))
+
+    client = app.test_client()
+    assert client.get("/").text == "None"
+    assert client.get("/").text == "42"
+
+
+@pytest.mark.parametrize(("permanent", "refresh"), [(True, True), (True, False), (False, True)])
+def test_a_read_re_sends_only_a_permanent_cookie_with_refresh_on(
+    no_warnings: None, permanent: bool, refresh: bool
+) -> None:
+    """test_session_cookie_setting."""
+    app = flask_with(SESSION_REFRESH_EACH_REQUEST=refresh)
+
+    @app.route("/bump")
+    def bump() -> str:
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        flask.session.permanent = permanent
+        return str(flask.session["n"])
+
+    @app.route("/read")
+    def read() -> str:
+        return str(flask.session.get("n", 0))
+
+    client = app.test_client()
+    assert [client.get("/bump").text for _ in range(3)] == ["1", "2", "3"]
+    response = client.get("/read")
+    assert response.text == "3"
+    assert ("Set-Cookie" in response.headers) is (permanent and refresh)
+
+
+def test_every_use_of_the_session_varies_on_cookie_once(no_warnings: None) -> None:
+    """test_session_vary_cookie, test_session_refresh_vary."""
+    app = flask_with()
+    uses: dict[str, t.Callable[[], object]] = {
+        "/set": lambda: flask.session.__setitem__("k", "v"),
+        "/get": lambda: flask.session.get("k"),
+        "/getitem": lambda: flask.session["k"],
+        "/setdefault": lambda: flask.session.setdefault("k", "default"),
+        "/clear": lambda: flask.session.clear(),  # noqa: PLW0108 - the proxy needs a request
+    }
+    for path, use in uses.items():
+        app.add_url_rule(path, path, lambda use=use: str(use()) and "")
+
+    @app.route("/vary-already")
+    def vary_already() -> flask.Response:
+        response = flask.Response()
+        response.vary.update(("Accept-Encoding", "Accept-Language"))
+        flask.session["k"] = "v"
+        return response
+
+    @app.route("/login")
+    def login() -> str:
+        flask.session["user"] = 1
+        flask.session.permanent = True
+        return ""
+
+    @app.route("/untouched")
+    def untouched() -> str:
+        return ""
+
+    client = app.test_client()
+    for path in uses:
+        assert client.get(path).headers.getlist("Vary") == ["Cookie"], path
+    vary = client.get("/vary-already").headers.getlist("Vary")
+    assert vary == ["Accept-Encoding, Accept-Language, Cookie"]
+    client.get("/clear")
+    assert "Vary" not in client.get("/untouched").headers
+    client.get("/login")
+    # the permanent cookie is re-sent, so the response varies though the view ignored it
+    assert client.get("/untouched").headers.getlist("Vary") == ["Cookie"]
+
+
+def test_flashing_marks_the_session_modified(no_warnings: None) -> None:
+    """test_flashes, test_extended_flashing."""
+    app = flask_with()
+
+    @app.route("/flash")
+    def flash() -> str:
+        flask.flash("plain")
+        flask.flash(Markup("<em>marked</em>"), "warning")
+        return ""
+
+    @app.route("/show")
+    def show() -> str:
+        return repr(flask.get_flashed_messages(with_categories=True))
+
+    with app.test_request_context():
+        assert not flask.session.modified
+        flask.flash("one")
+        flask.session.modified = False
+        flask.flash("two")
+        assert flask.session.modified
+        assert flask.get_flashed_messages() == ["one", "two"]
+    client = app.test_client()
+    client.get("/flash")
+    shown = "[('message', 'plain'), ('warning', Markup('<em>marked</em>'))]"
+    assert client.get("/show").text == shown
+    assert client.get("/show").text == "[]"

@@ -8,11 +8,13 @@ import logging
 import secrets
 import time
 import typing as t
+import zlib
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 from werkzeug.test import EnvironBuilder
 
 from wsgi_sessions import (
@@ -110,6 +112,19 @@ def forge(
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
     )
     return signing.dumps(data)
+
+
+def signed_bomb(secret_key: str, size: int) -> str:
+    """A cookie validly signed with ``secret_key`` whose payload is compressed
+    JSON of about ``size`` bytes (a string of zeros): a few KB on the wire."""
+    data = b'{"z":"' + b"0" * (size - 8) + b'"}'
+    assert len(data) == size
+    signer = URLSafeTimedSerializer(
+        secret_key,
+        salt="cookie-session",
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
+    ).make_signer()
+    return signer.sign(b"." + base64_encode(zlib.compress(data, 9))).decode()
 
 
 def vary(response: TestResponse) -> list[str]:
@@ -704,6 +719,7 @@ def bad_cookies(secret: str) -> dict[str, str]:
         "duplicated-garbage": "session=a.b.c; session=d.e.f",
         "duplicated-garbage-first": f"session=x.y.z; session={valid}",
         "quoted": 'session="a.b.c"',
+        "signed-zlib-bomb": f"session={signed_bomb(secret, 2_500_000)}",
         "100kb-garbage": "session=" + "A" * 100_000,
         "100kb-dotted": "session=" + "a.b." * 25_000,
         "many-session-pairs": "; ".join(["session=x"] * 1000),
@@ -767,6 +783,43 @@ def test_rejection_is_logged_at_debug_without_the_value(
         tampered not in record.getMessage() and "tampered" not in record.getMessage()
         for record in caplog.records
     )
+
+
+@pytest.mark.parametrize(("size", "max_cookie_size"), [(2_500_000, 4093), (5_000_000, 0)])
+def test_decompression_is_bounded(
+    make_testapp: t.Any,
+    secret_key: str,
+    size: int,
+    max_cookie_size: int,
+    decompressed_sizes: list[int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Megabytes of zeros compress into a cookie under the size limit: it is
+    a bad cookie, and decoding it produces no more than the bound."""
+    bomb = signed_bomb(secret_key, size)
+    if max_cookie_size:
+        assert len(bomb) < max_cookie_size
+    app = make_testapp(show, max_cookie_size=max_cookie_size)
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        response = get(app, bomb)
+    assert response.text == "[]"
+    assert "Set-Cookie" not in response.headers
+    bound = SecureCookieSessionInterface.max_payload_size
+    assert decompressed_sizes
+    assert sum(decompressed_sizes) <= bound + 1
+    assert caplog.records
+    assert all(bomb[:16] not in record.getMessage() for record in caplog.records)
+
+
+def test_a_payload_at_the_decompression_bound_is_read(
+    make_testapp: t.Any, secret_key: str, decompressed_sizes: list[int]
+) -> None:
+    bound = SecureCookieSessionInterface.max_payload_size
+    assert bound == 64 * 1024
+    app = make_testapp(lambda session: str(len(session.get("z", ""))))
+    assert get(app, signed_bomb(secret_key, bound)).text == str(bound - 8)
+    assert get(app, signed_bomb(secret_key, bound + 1)).text == "0"
+    assert max(decompressed_sizes) <= bound + 1
 
 
 def test_valid_cookie_first_of_duplicates_wins(make_testapp: t.Any, cookie_from: t.Any) -> None:

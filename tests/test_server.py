@@ -259,6 +259,26 @@ def test_a_tampered_cookie_gives_a_fresh_session(store: Store) -> None:
     assert fresh.get("/dump", headers={"Cookie": f"session={tampered}"}).json == {}
 
 
+def test_an_altered_spelling_of_a_valid_signature_is_refused(
+    altered_signatures: t.Callable[[str], dict[str, str]],
+) -> None:
+    app = make_app(MemoryStore())
+    for _ in range(100):  # until the signature has a "-" or "_" to respell
+        app.reset()
+        cookie = session_cookie(app.get("/set", {"a": "1"}))
+        assert cookie is not None
+        if "standard-alphabet" in altered_signatures(cookie):
+            break
+    cases = altered_signatures(cookie)
+    assert len(cases) == 4
+    for case, altered in cases.items():
+        app.reset()
+        response = app.get("/read", {"key": "a"}, headers={"Cookie": f"session={altered}"})
+        assert response.json is None, case
+    app.reset()
+    assert app.get("/read", {"key": "a"}, headers={"Cookie": f"session={cookie}"}).json == "1"
+
+
 # -- regenerate, invalidate --------------------------------------------------------------
 
 

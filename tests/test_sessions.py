@@ -132,9 +132,36 @@ def test_saving_helpers_do_not_count_as_reading() -> None:
     assert not session.accessed
 
 
-def test_new_is_false_for_cookie_sessions() -> None:
-    assert SecureCookieSession().new is False
-    assert SecureCookieSession({"a": 1}).new is False
+def test_a_cookie_session_is_new_until_the_interface_says_it_came_from_a_cookie() -> None:
+    assert SecureCookieSession().new is True
+    session = SecureCookieSession({"a": 1})
+    session.new = False  # what the interface does for a valid cookie
+    assert session.new is False
+
+
+def test_metadata_is_kept_out_of_the_mapping() -> None:
+    session = loaded(a=1)
+    session.set_meta("created", 1234.5)
+    assert session.get_meta("created") == 1234.5
+    assert session.get_meta("missing", "default") == "default"
+    assert list(session) == ["a"]
+    assert list(session.keys()) == ["a"]
+    assert list(session.items()) == [("a", 1)]
+    assert len(session) == 1
+    assert session.copy() == {"a": 1}
+    assert session.as_dict() == {"a": 1}
+    assert session.meta() == {"created": 1234.5}
+    assert "created" not in session
+    assert session == {"a": 1}
+
+
+def test_setting_metadata_is_not_a_change_but_clearing_drops_it() -> None:
+    session = loaded(a=1)
+    session.set_meta("created", 1.0)
+    assert not session.modified
+    session.clear()
+    assert session.get_meta("created") is None
+    assert session.meta() == {}
 
 
 def test_modified_can_be_set_explicitly() -> None:

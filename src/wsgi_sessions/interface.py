@@ -12,31 +12,16 @@ is derived from.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import typing as t
-import zlib
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
 from functools import lru_cache
 from urllib.parse import quote
 
-from itsdangerous import (
-    BadData,
-    Signer,
-    TimestampSigner,
-    URLSafeTimedSerializer,
-)
-from itsdangerous.encoding import (
-    base64_decode,
-    base64_encode,
-    bytes_to_int,
-    int_to_bytes,
-    want_bytes,
-)
-from itsdangerous.url_safe import URLSafeSerializerMixin
+from itsdangerous import BadData, URLSafeTimedSerializer
 
+from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
 from .sessions import NullSession, SecureCookieSession, SessionMixin
@@ -48,12 +33,13 @@ __all__ = ["SecureCookieSessionInterface", "SessionApp", "SessionInterface", "Se
 
 logger = logging.getLogger("wsgi_sessions")
 
-# The signature of a token we issue: URL-safe base64 without padding. Its last
-# character has low bits that decoders ignore (4 of them when len % 4 == 2, 2
-# when len % 4 == 3); we always write them as zero.
-_SIGNATURE = re.compile(r"[-\w]+", re.ASCII)
-_BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_CANONICAL_LAST = {0: _BASE64_ALPHABET, 2: _BASE64_ALPHABET[::16], 3: _BASE64_ALPHABET[::4]}
+#: Where a cookie's metadata (SecureCookieSession.meta()) travels inside its
+#: payload: a key of its own, which Flask keeps as it is (and shows).
+META_KEY = "_wsgi_sessions"
+
+# Moved to _signing; server.py still imports the factory from here.
+_make_signing_serializer = make_signing_serializer
+
 _DELETED_EXPIRES = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
 
 
@@ -248,7 +234,14 @@ def _cookie_attributes(
     if httponly:
         parts.append("; HttpOnly")
     if samesite:
-        parts.append(f"; SameSite={samesite.title()}")
+        value = samesite.title()
+        if value not in ("Strict", "Lax", "None"):
+            # Flask's config is not validated at start-up: fail as Flask does.
+            raise ValueError(
+                f"SameSite must be 'Strict', 'Lax' or 'None' (or unset), got {samesite!r}:"
+                " fix SESSION_COOKIE_SAMESITE (cookie_samesite)"
+            )
+        parts.append(f"; SameSite={value}")
     if partitioned:
         parts.append("; Partitioned")
     return "".join(parts)
@@ -269,143 +262,6 @@ def _http_date(timestamp: int) -> str:
     return text
 
 
-def _lazy_sha1(string: bytes = b"") -> t.Any:
-    """SHA-1, looked up when first used rather than at import: a FIPS build may
-    lack it, and must still be able to import us and configure another digest."""
-    return hashlib.sha1(string)  # noqa: S324 - an HMAC digest, Flask-compatible
-
-
-class _DerivedKeySerializer(URLSafeTimedSerializer):
-    """An itsdangerous serializer whose signer is built once, with a short way
-    through it for the session cookie.
-
-    Its keys are already derived (see :func:`_make_signing_serializer`), so the
-    signer is told to use them as they are. :meth:`loads` and :meth:`dumps`
-    then handle the token ``payload.timestamp.signature`` directly instead of
-    through itsdangerous's layers of signers and byte conversions, which cost
-    more than the HMAC itself. They use the signer's own pieces (separator,
-    clock, algorithm) and the serializer's payload coding, so a token is what
-    the plain serializer with the original keys writes (byte for byte, but
-    for the compressor's settings, see :meth:`dump_payload`), and what it
-    accepts is accepted here. A token it would refuse, another salt
-    or ``return_timestamp`` take the ordinary way, so errors are exactly
-    itsdangerous's (``tests/test_fast_paths.py`` checks all of this).
-    """
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        signer = super().make_signer(self.salt)
-        assert isinstance(signer, TimestampSigner)  # the timed serializer's default
-        self._signer = signer
-        self._signing_key = signer.derive_key()
-        # Newest first: the order in which itsdangerous tries them.
-        self._verifying_keys = [signer.derive_key(key) for key in reversed(signer.secret_keys)]
-
-    def make_signer(self, salt: str | bytes | None = None) -> Signer:
-        if salt is None or salt == self.salt:
-            return self._signer
-        return super().make_signer(salt)
-
-    def dump_payload(self, obj: t.Any) -> bytes:
-        """The JSON, zlib-compressed when that makes it shorter, base64-encoded:
-        itsdangerous's format, which Flask and itsdangerous read as usual.
-
-        itsdangerous calls ``zlib.compress``, which sets up a 256 KB compressor
-        for every cookie: 4 µs in a quiet process, up to 50 µs measured here
-        when the allocator hands that memory back each time. A cookie is at
-        most a few KB, so a 4 KB window and a smaller hash table lose nothing
-        and cost 3 to 4 µs either way; only the stream's header differs (it
-        records the window), and any zlib reads it.
-        """
-        data = super(URLSafeSerializerMixin, self).dump_payload(obj)
-        compressor = zlib.compressobj(6, zlib.DEFLATED, 12, 5)
-        compressed = compressor.compress(data) + compressor.flush()
-        if len(compressed) < len(data) - 1:  # the "." marker costs a byte
-            return b"." + base64_encode(compressed)
-        return base64_encode(data)
-
-    def dumps(self, obj: t.Any, salt: str | bytes | None = None) -> str:
-        if salt is not None and salt != self.salt:
-            return super().dumps(obj, salt)
-        signer = self._signer
-        sep = signer.sep
-        timestamp = base64_encode(int_to_bytes(signer.get_timestamp()))
-        value = self.dump_payload(obj) + sep + timestamp
-        signature = base64_encode(signer.algorithm.get_signature(self._signing_key, value))
-        token = value + sep + signature
-        return token.decode("utf-8") if self.is_text_serializer else token  # type: ignore[return-value]
-
-    def loads(  # type: ignore[override]  # as itsdangerous's own TimedSerializer.loads
-        self,
-        s: str | bytes,
-        max_age: int | None = None,
-        return_timestamp: bool = False,
-        salt: str | bytes | None = None,
-    ) -> t.Any:
-        if return_timestamp or (salt is not None and salt != self.salt) or self.fallback_signers:
-            return super().loads(s, max_age, return_timestamp, salt)
-        signer = self._signer
-        sep = signer.sep
-        value, found, signature = want_bytes(s).rpartition(sep)
-        payload, found_timestamp, timestamp = value.rpartition(sep)
-        if found and found_timestamp and self._verify(value, signature):
-            try:
-                signed_at: int | None = bytes_to_int(base64_decode(timestamp))
-            except Exception:
-                signed_at = None
-            if signed_at is not None and (
-                max_age is None or 0 <= signer.get_timestamp() - signed_at <= max_age
-            ):
-                return self.load_payload(payload)
-        # Refused: itsdangerous's own way raises its exact error (loads_unsafe
-        # and callers that read the error's payload or date rely on it).
-        return super().loads(s, max_age, return_timestamp, salt)
-
-    def _verify(self, value: bytes, signature: bytes) -> bool:
-        try:
-            expected = base64_decode(signature)
-        except Exception:
-            return False
-        verify = self._signer.algorithm.verify_signature
-        for key in self._verifying_keys:  # noqa: SIM110 - any(<generator>) costs more
-            if verify(key, value, expected):
-                return True
-        return False
-
-
-@lru_cache(maxsize=32)
-def _make_signing_serializer(
-    secret_keys: tuple[str | bytes, ...],
-    salt: str,
-    key_derivation: str,
-    digest_method: t.Any,
-    serializer: t.Any,
-) -> URLSafeTimedSerializer:
-    """Build the serializer for one configuration, deriving each key once.
-
-    itsdangerous derives the signing key from the secret on every sign and
-    verify (one extra HMAC each); deriving here, once, removes that cost.
-    ``secret_keys`` is oldest first, the current key last, as itsdangerous wants.
-    """
-    if digest_method is _lazy_sha1:
-        # hashlib.sha1 itself, looked up now (on first use): hmac hands a
-        # hashlib constructor to OpenSSL in one call, but builds the HMAC out
-        # of two Python-level hash objects for any other callable.
-        digest_method = hashlib.sha1
-    derived = [
-        Signer(
-            key, salt=salt, key_derivation=key_derivation, digest_method=digest_method
-        ).derive_key()
-        for key in secret_keys
-    ]
-    return _DerivedKeySerializer(
-        derived,
-        salt=salt,
-        serializer=serializer,
-        signer_kwargs={"key_derivation": "none", "digest_method": digest_method},
-    )
-
-
 class SecureCookieSessionInterface(SessionInterface):
     """The default: the whole session in a cookie signed with itsdangerous.
 
@@ -416,11 +272,14 @@ class SecureCookieSessionInterface(SessionInterface):
     #: Mixed into the key so a signature made for anything else is never valid here.
     salt = "cookie-session"
     #: The hash behind the HMAC signature; SHA-1 as in Flask, looked up lazily.
-    digest_method = staticmethod(_lazy_sha1)
+    digest_method = staticmethod(lazy_sha1)
     #: How itsdangerous derives the signing key from the secret key.
     key_derivation = "hmac"
     #: The payload format: tagged JSON, never pickle.
     serializer = session_json_serializer
+    #: The most bytes a cookie's compressed payload may expand to; past it the
+    #: cookie is refused (a fresh session), so no cookie decodes megabytes.
+    max_payload_size = MAX_PAYLOAD_SIZE
     session_class = SecureCookieSession
 
     def get_signing_serializer(self, app: SessionApp) -> URLSafeTimedSerializer | None:
@@ -435,8 +294,13 @@ class SecureCookieSessionInterface(SessionInterface):
             return None
         fallbacks = app.config.get("SECRET_KEY_FALLBACKS")
         keys = (*reversed(fallbacks), secret_key) if fallbacks else (secret_key,)
-        return _make_signing_serializer(
-            keys, self.salt, self.key_derivation, self.digest_method, self.serializer
+        return make_signing_serializer(
+            keys,
+            self.salt,
+            self.key_derivation,
+            self.digest_method,
+            self.serializer,
+            self.max_payload_size,
         )
 
     def open_session(self, app: SessionApp, request: Request) -> SecureCookieSession | None:
@@ -448,21 +312,24 @@ class SecureCookieSessionInterface(SessionInterface):
         signing_serializer = self.get_signing_serializer(app)
         if signing_serializer is None:
             return None
-        if not _is_canonical_signature(value):
-            logger.debug("session cookie rejected: signature not in canonical base64")
-            return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
             data = signing_serializer.loads(value, max_age=max_age)
         except BadData as exc:
-            # Tampered, truncated, expired or garbage: a fresh session. The
-            # value is never logged; it may be someone's valid session.
+            # Tampered, respelled, truncated, expired or garbage: a fresh
+            # session. The value is never logged; it may be someone's valid session.
             logger.debug("session cookie rejected: %s", type(exc).__name__)
             return self.session_class()
         if type(data) is not dict:
             logger.debug("session cookie rejected: payload is not an object")
             return self.session_class()
-        return self.session_class(data)
+        meta = data.pop(META_KEY, None)
+        session = self.session_class(data)
+        session.new = False
+        if type(meta) is dict and hasattr(session, "set_meta"):
+            for name, value in meta.items():
+                session.set_meta(name, value)
+        return session
 
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
@@ -478,30 +345,23 @@ class SecureCookieSessionInterface(SessionInterface):
                     response.vary.add("Cookie")
             return
         if not self.should_set_cookie(app, session):
+            if not varies:
+                # The hook read session.permanent: saving is not the app reading it.
+                session.accessed = False
             return
         signing_serializer = self.get_signing_serializer(app)
         if signing_serializer is None:  # the secret key was removed mid-flight
             return
         as_dict = getattr(session, "as_dict", None)
         data = as_dict() if as_dict is not None else dict(session)
+        get_meta = getattr(session, "meta", None)
+        meta = get_meta() if get_meta is not None else None
+        if meta:
+            data[META_KEY] = meta
         value = signing_serializer.dumps(data)
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         if not varies:
             response.vary.add("Cookie")
-
-
-def _is_canonical_signature(value: str) -> bool:
-    """Whether the token's signature is spelled exactly as itsdangerous writes it.
-
-    itsdangerous decodes a signature leniently (it skips characters outside the
-    base64 alphabet and ignores the unused bits of the last one), so "sig",
-    "s::ig" and "sif" could all verify: a cookie altered by a client would be
-    accepted as the one we issued. Checking the spelling costs far less than
-    the HMAC it precedes.
-    """
-    start = value.rfind(".") + 1
-    last = _CANONICAL_LAST.get((len(value) - start) % 4)
-    return last is not None and value[-1] in last and _SIGNATURE.fullmatch(value, start) is not None
 
 
 def _is_empty(session: SessionMixin) -> bool:

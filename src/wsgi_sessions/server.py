@@ -39,6 +39,7 @@ from functools import lru_cache, partial
 
 from itsdangerous import BadSignature, Signer
 
+from ._signing import StrictSigner
 from .errors import SessionStoreError
 from .interface import (
     SecureCookieSessionInterface,
@@ -128,8 +129,11 @@ def _id_keys(
     for key in secret_keys:
         serializer = _make_signing_serializer((key,), salt, key_derivation, digest_method, None)
         derived = serializer.secret_keys[-1]  # derived once, there
-        # A plain Signer: the store decides when a session expires, not a timestamp.
-        signer = Signer(derived, salt=salt, key_derivation="none", digest_method=digest_method)
+        # No timestamp: the store decides when a session expires. Strict: one
+        # spelling of a signature, as for cookie sessions.
+        signer = StrictSigner(
+            derived, salt=salt, key_derivation="none", digest_method=digest_method
+        )
         hash_key = hmac.digest(derived, _STORE_KEY_CONTEXT, "sha256")
         pairs.append(_IdKey(signer, hash_key))
     return tuple(pairs)

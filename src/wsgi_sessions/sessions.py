@@ -34,8 +34,8 @@ class SessionMixin(MutableMapping[str, t.Any]):
     def permanent(self, value: bool) -> None:
         self["_permanent"] = bool(value)
 
-    #: Whether the session was created by this request. A signed cookie cannot
-    #: tell a new session from an emptied one, so cookie sessions leave it False.
+    #: Whether the session was created by this request (the request brought no
+    #: valid session cookie); interfaces that cannot tell leave it False.
     new = False
 
     #: Whether the session changed; interfaces that cannot tell assume it did.
@@ -110,11 +110,16 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     """
 
     accessed = False
+    #: True until the interface finds the session in a valid cookie.
+    new = True
     # Class-level defaults, set on the instance only when they change: most
     # requests never write, so their sessions never get an instance dict.
     _modified = False
     #: key -> deep copy of a mutable value as it was when first handed out
     _handed_out: dict[str, t.Any] | None = None
+    #: The library's own data about the session (Pyramid's ``created``): saved
+    #: with it, but not part of the mapping the application sees.
+    _meta: dict[str, t.Any] | None = None
 
     def __init__(self, initial: t.Mapping[str, t.Any] | None = None) -> None:
         if initial:
@@ -245,6 +250,7 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
 
     def clear(self) -> None:
         self._changed()
+        self._meta = None  # an emptied session is a new one
         dict.clear(self)
 
     def __ior__(self, other: t.Any) -> SecureCookieSession:  # type: ignore[override]
@@ -264,6 +270,25 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     def is_empty(self) -> bool:
         """Whether the session holds nothing, without marking it accessed."""
         return not dict.__len__(self)
+
+    # -- metadata: saved with the session, invisible through the mapping --------
+
+    def get_meta(self, name: str, default: t.Any = None) -> t.Any:
+        """One item of the library's data about the session (e.g. ``created``)."""
+        self.accessed = True
+        meta = self._meta
+        return default if meta is None else meta.get(name, default)
+
+    def set_meta(self, name: str, value: t.Any) -> None:
+        """Record ``value``; it is saved whenever the session is next written
+        (set ``modified`` to have it written now), and is not a change itself."""
+        if self._meta is None:
+            self._meta = {}
+        self._meta[name] = value
+
+    def meta(self) -> dict[str, t.Any]:
+        """All the metadata, for interfaces (no read is recorded)."""
+        return dict(self._meta) if self._meta else {}
 
 
 class NullSession(SecureCookieSession):

@@ -47,6 +47,14 @@ def make_app(settings: dict[str, t.Any], results: Results, *, csrf: bool = False
             f"|{session.pop_flash('warn')}"
         )
 
+    def inspect(request: Request) -> Response:
+        session = request.session
+        results["new"] = session.new
+        results["created"] = session.created
+        results["seen"] = (list(session), list(session.keys()), list(session.items()), len(session))
+        results["underlying"] = dict(session.session.items())
+        return Response("ok")
+
     def invalidate(request: Request) -> Response:
         request.session.invalidate()
         return Response("gone")
@@ -65,6 +73,7 @@ def make_app(settings: dict[str, t.Any], results: Results, *, csrf: bool = False
             ("check", check),
             ("write", write),
             ("read", read),
+            ("inspect", inspect),
             ("invalidate", invalidate),
             ("token", token),
             ("post", post),
@@ -194,3 +203,72 @@ def test_without_a_secret_key_the_include_logs_one_warning(
 def test_an_empty_secret_key_fails_at_config_time() -> None:
     with pytest.raises(ValueError, match=r"'session\.secret_key' is empty"):
         make_app({"session.secret_key": ""}, {})
+
+
+def test_new_is_true_until_the_request_brings_a_valid_cookie() -> None:
+    results: Results = {}
+    client = TestApp(make_app({"session.secret_key": SECRET}, results))
+    client.get("/inspect")
+    assert results["new"] is True
+    client.get("/write")
+    client.get("/inspect")
+    assert results["new"] is False
+    client.reset()
+    client.get("/inspect", headers={"Cookie": "session=forged.AAAAAA.AAAA"})
+    assert results["new"] is True
+
+
+@pytest.mark.parametrize("store", [None, "memory://"])
+def test_created_is_fixed_and_hidden_from_the_mapping(store: str | None) -> None:
+    results: Results = {}
+    settings = {"session.secret_key": SECRET, **({"session.store": store} if store else {})}
+    client = TestApp(make_app(settings, results))
+    client.get("/inspect")  # an empty session: created now, nothing written
+    client.get("/write")
+    client.get("/inspect")
+    first = results["created"]
+    for _ in range(2):
+        client.get("/write")
+        client.get("/inspect")
+        assert results["created"] == first
+    keys, keys_view, items, length = results["seen"]
+    assert sorted(keys) == ["_flashes", "n"]
+    assert keys_view == keys
+    assert [key for key, _ in items] == keys
+    assert length == 2
+    if store is None:  # a cookie session keeps it out of its own mapping too
+        assert sorted(results["underlying"]) == ["_flashes", "n"]
+
+
+def test_created_round_trips_through_flask_and_a_flask_cookie_gets_one() -> None:
+    import flask
+
+    flask_app = flask.Flask(__name__)
+    flask_app.secret_key = SECRET
+
+    @flask_app.route("/bump")
+    def bump() -> str:
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        return str(flask.session["n"])
+
+    def cookie_of(response: t.Any) -> str:
+        return str(response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])
+
+    results: Results = {}
+    ours = TestApp(make_app({"session.secret_key": SECRET}, results))
+    flask_client = flask_app.test_client()
+    # A cookie written by Flask has no created time: stamped on the first read, then fixed.
+    flask_cookie = cookie_of(flask_client.get("/bump"))
+    response = ours.get("/inspect", headers={"Cookie": f"session={flask_cookie}"})
+    stamped = results["created"]
+    assert results["underlying"] == {"n": 1}
+    ours.reset()
+    ours.get("/inspect", headers={"Cookie": f"session={cookie_of(response)}"})
+    assert results["created"] == stamped
+    # Through Flask and back: Flask keeps what it does not know.
+    flask_client.set_cookie("session", cookie_of(response))
+    through_flask = cookie_of(flask_client.get("/bump"))
+    ours.reset()
+    ours.get("/inspect", headers={"Cookie": f"session={through_flask}"})
+    assert results["created"] == stamped
+    assert results["underlying"] == {"n": 2}

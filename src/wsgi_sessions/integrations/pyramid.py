@@ -18,7 +18,13 @@ from functools import partial
 from pyramid.interfaces import ISession
 from zope.interface import implementer
 
-from wsgi_sessions import SessionInterface, SessionMiddleware, SessionMixin
+from wsgi_sessions import (
+    SecureCookieSession,
+    ServerSideSession,
+    SessionInterface,
+    SessionMiddleware,
+    SessionMixin,
+)
 from wsgi_sessions.middleware import HeaderResponse, LazyRequest
 
 if t.TYPE_CHECKING:
@@ -29,7 +35,8 @@ if t.TYPE_CHECKING:
 
 __all__ = ["PyramidSession", "SessionFactory", "includeme"]
 
-#: Where ``created`` is kept: cookie sessions have no creation time of their own.
+#: Where a server-side session keeps ``created`` (hidden from the mapping here);
+#: a cookie session keeps it in its metadata instead.
 CREATED_KEY = "_created"
 
 
@@ -45,46 +52,44 @@ class PyramidSession(SessionMixin):
     def __init__(self, session: SessionMixin) -> None:
         self.session = session
 
-    # -- the mapping, passed through -----------------------------------------
+    # -- the mapping, passed through (without the key where ``created`` is kept) --
+    # keys(), values(), items(), popitem() and == are Mapping's, built on these.
 
     def __getitem__(self, key: str) -> t.Any:
+        if key == CREATED_KEY:
+            raise KeyError(key)
         return self.session[key]
 
     def __setitem__(self, key: str, value: t.Any) -> None:
         self.session[key] = value
 
     def __delitem__(self, key: str) -> None:
+        if key == CREATED_KEY:
+            raise KeyError(key)
         del self.session[key]
 
     def __iter__(self) -> t.Iterator[str]:
-        return iter(self.session)
+        return (key for key in self.session if key != CREATED_KEY)
 
     def __len__(self) -> int:
-        return len(self.session)
+        session = self.session
+        return len(session) - (CREATED_KEY in session)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.session
+        return key != CREATED_KEY and key in self.session
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.session!r}>"
 
     def get(self, key: str, default: t.Any = None) -> t.Any:
+        if key == CREATED_KEY:
+            return default
         return self.session.get(key, default)
 
-    def keys(self) -> t.KeysView[str]:
-        return self.session.keys()
-
-    def values(self) -> t.ValuesView[t.Any]:
-        return self.session.values()
-
-    def items(self) -> t.ItemsView[str, t.Any]:
-        return self.session.items()
-
     def pop(self, key: str, *default: t.Any) -> t.Any:
+        if key == CREATED_KEY:
+            return super().pop(key, *default)  # as for a missing key
         return self.session.pop(key, *default)
-
-    def popitem(self) -> tuple[str, t.Any]:
-        return self.session.popitem()
 
     def setdefault(self, key: str, default: t.Any = None) -> t.Any:
         return self.session.setdefault(key, default)
@@ -125,19 +130,33 @@ class PyramidSession(SessionMixin):
 
     @property
     def created(self) -> float:
-        """When the session was created (epoch seconds).
+        """When the session was created (epoch seconds); fixed once recorded.
 
-        Our sessions do not record it unless asked: the first read on a session
-        that holds data stamps it (``_created``); an empty session is not stored
-        anywhere yet, so it reads as created now and is left unwritten (a
-        read-only page must not start sending cookies, nor fail without a key).
+        A cookie session keeps it in its metadata (in the cookie, not in the
+        mapping); a server-side one in the key ``_created``, which this view
+        hides. An empty session is not stored anywhere yet: the time is
+        recorded and goes out with its first write (a read-only page must not
+        start sending cookies, nor fail without a key). A session that holds
+        data but no time (a cookie written by Flask, or before this version)
+        records it now and is saved with it.
         """
-        value = self.session.get(CREATED_KEY)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        session = self.session
+        if _keeps_meta(session):
+            cookie_session = t.cast(SecureCookieSession, session)
+            value = cookie_session.get_meta("created")
+            if _is_time(value):
+                return float(value)
+            now = time.time()
+            cookie_session.set_meta("created", now)
+            if not cookie_session.is_empty():
+                cookie_session.modified = True
+            return now
+        value = session.get(CREATED_KEY)
+        if _is_time(value):
             return float(value)
         now = time.time()
-        if len(self.session):
-            self.session[CREATED_KEY] = now
+        if len(session):
+            session[CREATED_KEY] = now
         return now
 
     def invalidate(self) -> None:
@@ -156,6 +175,16 @@ class PyramidSession(SessionMixin):
     def get_csrf_token(self) -> str:
         """Pyramid's name for :meth:`~wsgi_sessions.SessionMixin.csrf_token`."""
         return self.csrf_token()
+
+
+def _is_time(value: object) -> t.TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _keeps_meta(session: SessionMixin) -> bool:
+    """Whether the session saves its metadata: cookie sessions do; a server-side
+    session (a subclass) does not, yet."""
+    return isinstance(session, SecureCookieSession) and not isinstance(session, ServerSideSession)
 
 
 class SessionFactory:
