@@ -37,9 +37,6 @@ logger = logging.getLogger("wsgi_sessions")
 #: payload: a key of its own, which Flask keeps as it is (and shows).
 META_KEY = "_wsgi_sessions"
 
-# Moved to _signing; server.py still imports the factory from here.
-_make_signing_serializer = make_signing_serializer
-
 _DELETED_EXPIRES = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
 
 

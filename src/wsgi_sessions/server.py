@@ -39,13 +39,12 @@ from functools import lru_cache, partial
 
 from itsdangerous import BadSignature, Signer
 
-from ._signing import StrictSigner
+from ._signing import StrictSigner, make_signing_serializer
 from .errors import SessionStoreError
 from .interface import (
     SecureCookieSessionInterface,
     SessionApp,
     SessionResponse,
-    _make_signing_serializer,
 )
 from .serialization import TaggedJSONSerializer
 from .sessions import CSRF_KEY, SecureCookieSession, SessionMixin
@@ -127,7 +126,7 @@ def _id_keys(
     """
     pairs = []
     for key in secret_keys:
-        serializer = _make_signing_serializer((key,), salt, key_derivation, digest_method, None)
+        serializer = make_signing_serializer((key,), salt, key_derivation, digest_method, None)
         derived = serializer.secret_keys[-1]  # derived once, there
         # No timestamp: the store decides when a session expires. Strict: one
         # spelling of a signature, as for cookie sessions.
