@@ -292,3 +292,17 @@ def test_null_session_write_raises_with_the_secret_key_message(
     assert "SECRET_KEY" in message
     assert "secrets.token_hex" in message
     assert session.as_dict() == {}
+
+
+def test_a_cookie_session_regenerates_its_csrf_token_and_invalidates_to_empty() -> None:
+    session = SecureCookieSession({"user": "alice"})
+    session.regenerate()  # no token: nothing to rotate, nothing changed
+    assert not session.modified
+    assert session == {"user": "alice"}
+    token = session.csrf_token()
+    session.regenerate()
+    assert session.csrf_token() != token
+    assert session["user"] == "alice"
+    session.invalidate()
+    assert session == {}
+    assert session.modified

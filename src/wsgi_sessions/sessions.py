@@ -257,6 +257,19 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
         self.update(other)
         return self
 
+    # -- login and logout: the same calls on every kind of session -----------------
+
+    def regenerate(self) -> None:
+        """Call at login. A cookie session has no id to replace (its data is
+        its cookie); its CSRF token, if it has one, is replaced, so a token
+        seen before the login is worthless after it."""
+        if dict.__contains__(self, CSRF_KEY):
+            self.new_csrf_token()
+
+    def invalidate(self) -> None:
+        """Call at logout: the data goes and the cookie is deleted."""
+        self.clear()
+
     def __or__(self, other: t.Any) -> dict[str, t.Any]:  # type: ignore[override]
         return self.copy() | dict(other)
 
