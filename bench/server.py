@@ -267,7 +267,7 @@ def main() -> None:
     args = parser.parse_args()
     counter = RedisCounter()
     prefix = f"wsgi_sessions_bench:{uuid.uuid4().hex}:"
-    client = redis.Redis.from_url(args.redis_url)
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=2, socket_connect_timeout=2)
     client.ping()
     redis_trips = lambda: counter.sends  # noqa: E731
     floors: dict[str, Callable[[], object]] = {
@@ -279,7 +279,9 @@ def main() -> None:
             tmp = Path(tmp_name)
             sqlite_store = SQLiteStore(tmp / "sessions.db")
             sqlite_counter = SQLiteCounter(sqlite_store)
-            memory_app = ours(MemoryStore())
+            # S3 makes a new session per call, far beyond the default bound
+            # (whose eviction would drop S1's session): unbounded, as Beaker's is.
+            memory_app = ours(MemoryStore(max_sessions=sys.maxsize))
             contenders = [
                 Contender("ours cookie", ours(None), None),
                 Contender("ours memory", memory_app, None),
