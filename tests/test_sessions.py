@@ -296,8 +296,8 @@ def test_null_session_write_raises_with_the_secret_key_message(
 
 def test_a_cookie_session_regenerates_its_csrf_token_and_invalidates_to_empty() -> None:
     session = SecureCookieSession({"user": "alice"})
-    session.regenerate()  # no token: nothing to rotate, nothing changed
-    assert not session.modified
+    session.regenerate()  # no token to rotate; the cookie is re-sent all the same
+    assert session.modified
     assert session == {"user": "alice"}
     token = session.csrf_token()
     session.regenerate()
@@ -306,3 +306,27 @@ def test_a_cookie_session_regenerates_its_csrf_token_and_invalidates_to_empty() 
     session.invalidate()
     assert session == {}
     assert session.modified
+
+
+def test_login_and_logout_code_runs_the_same_on_a_cookie_session(make_testapp: t.Any) -> None:
+    def action(session: t.Any) -> str:
+        path = session_path[0]
+        if path == "login":
+            session.regenerate()
+            session["user"] = "alice"
+        elif path == "refresh":
+            session.regenerate()  # nothing else changes: the cookie is re-sent all the same
+        elif path == "logout":
+            session.invalidate()
+        return str(session.get("user"))
+
+    session_path = ["login"]
+    app = make_testapp(action)
+    assert app.get("/").text == "alice"
+    session_path[0] = "refresh"
+    assert "Set-Cookie" in app.get("/").headers
+    session_path[0] = "logout"
+    response = app.get("/")
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+    session_path[0] = "read"
+    assert app.get("/").text == "None"

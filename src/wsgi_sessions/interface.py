@@ -4,7 +4,7 @@ The names, hooks and meaning follow Flask's ``flask.sessions`` so that an
 interface of ours is also a drop-in ``app.session_interface`` for a Flask app.
 ``app`` is anything with ``config`` (Flask's key names), ``secret_key`` and
 ``permanent_session_lifetime``: a :class:`flask.Flask` or our
-:class:`~wsgi_sessions.middleware.SessionMiddleware`. Configuration is read on
+configuration object (what :class:`~wsgi_sessions.SessionMiddleware` passes). Configuration is read on
 every call (Flask's own tests change it between requests); what is derived
 from it (signers, cookie attribute strings) is cached, keyed by the values it
 is derived from.
@@ -85,9 +85,7 @@ class SessionInterface:
 
     def is_null_session(self, obj: object) -> bool:
         """Null sessions are never saved."""
-        # The MRO scan is isinstance() without the ABC machinery (sessions are
-        # MutableMappings), which costs more than the rest of an untouched request.
-        return self.null_session_class in type(obj).__mro__
+        return isinstance(obj, self.null_session_class)
 
     def get_cookie_name(self, app: SessionApp) -> str:
         return app.config["SESSION_COOKIE_NAME"]  # type: ignore[no-any-return]
@@ -362,8 +360,8 @@ class SecureCookieSessionInterface(SessionInterface):
 
 
 def _is_empty(session: SessionMixin) -> bool:
-    """Emptiness without counting as the application reading the session."""
-    # Not isinstance(session, SecureCookieSession): that goes through the ABC
-    # machinery (sessions are MutableMappings), slower than the rest of the check.
+    """Emptiness without counting as the application reading the session
+    (``len()`` would mark it accessed); a session class of someone else's may
+    have no ``is_empty``."""
     is_empty = getattr(session, "is_empty", None)
     return is_empty() if is_empty is not None else not session

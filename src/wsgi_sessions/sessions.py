@@ -261,10 +261,12 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
 
     def regenerate(self) -> None:
         """Call at login. A cookie session has no id to replace (its data is
-        its cookie); its CSRF token, if it has one, is replaced, so a token
-        seen before the login is worthless after it."""
+        its cookie): its CSRF token, if it has one, is replaced, so a token
+        seen before the login is worthless after it, and the cookie is sent
+        again (newly signed, with a new issue time)."""
         if dict.__contains__(self, CSRF_KEY):
             self.new_csrf_token()
+        self._changed()
 
     def invalidate(self) -> None:
         """Call at logout: the data goes and the cookie is deleted."""
