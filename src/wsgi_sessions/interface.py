@@ -3,11 +3,11 @@
 The names, hooks and meaning follow Flask's ``flask.sessions`` so that an
 interface of ours is also a drop-in ``app.session_interface`` for a Flask app.
 ``app`` is anything with ``config`` (Flask's key names), ``secret_key`` and
-``permanent_session_lifetime``: a :class:`flask.Flask` or our
-configuration object (what :class:`~wsgi_sessions.SessionMiddleware` passes). Configuration is read on
-every call (Flask's own tests change it between requests); what is derived
-from it (signers, cookie attribute strings) is cached, keyed by the values it
-is derived from.
+``permanent_session_lifetime``: a :class:`flask.Flask` or our configuration
+object (what :class:`~wsgi_sessions.SessionMiddleware` passes). Configuration
+is read on every call (Flask's own tests change it between requests); what is
+derived from it (signers, cookie attribute strings) is cached, keyed by the
+values it is derived from.
 """
 
 from __future__ import annotations
