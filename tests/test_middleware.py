@@ -17,11 +17,13 @@ from wsgi_sessions import (
     NullSession,
     SecureCookieSession,
     SecureCookieSessionInterface,
+    ServerSideSessionInterface,
+    SessionConfig,
     SessionMiddleware,
     SessionStoreError,
     get_session,
 )
-from wsgi_sessions.middleware import HeaderResponse, LazyRequest
+from wsgi_sessions.middleware import HeaderResponse, LazyRequest, default_interface
 from wsgi_sessions.sessions import SessionMixin
 from wsgi_sessions.stores import MemoryStore
 
@@ -152,14 +154,41 @@ def test_a_secret_key_logs_nothing_at_start_up(caplog: pytest.LogCaptureFixture)
     assert caplog.records == []
 
 
-def test_middleware_plays_flasks_app() -> None:
+def test_middleware_shows_its_session_config() -> None:
     middleware = SessionMiddleware(lambda e, s: [], {**SECRET, "permanent_lifetime": "2h"})
+    assert isinstance(middleware.session_config, SessionConfig)
+    assert middleware.config is middleware.session_config.config
     assert middleware.secret_key == "middleware-test-secret"
     assert middleware.permanent_session_lifetime == timedelta(hours=2)
     middleware.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=5)
     assert middleware.permanent_session_lifetime == timedelta(minutes=5)
     middleware.config["SECRET_KEY"] = "other"
     assert middleware.secret_key == "other"
+    middleware.config = {**middleware.config, "SECRET_KEY": "third"}
+    assert middleware.session_config.secret_key == "third"
+
+
+def test_the_interface_gets_the_session_config_as_its_app() -> None:
+    seen: list[t.Any] = []
+
+    class Recording(SecureCookieSessionInterface):
+        def open_session(self, app: t.Any, request: t.Any) -> t.Any:
+            seen.append(app)
+            return super().open_session(app, request)
+
+        def save_session(self, app: t.Any, session: t.Any, response: t.Any) -> None:
+            seen.append(app)
+            super().save_session(app, session, response)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(app, SECRET, interface=Recording())
+    middleware.config["SESSION_COOKIE_NAME"] = "changed"  # read on the next request
+    assert TestApp(middleware).get("/").headers["Set-Cookie"].startswith("changed=")
+    assert seen == [middleware.session_config] * 2
 
 
 def test_prefix_reads_an_ini_section() -> None:
@@ -198,6 +227,12 @@ def test_interface_argument_is_used() -> None:
 def test_default_interface_is_the_signed_cookie() -> None:
     middleware = SessionMiddleware(lambda e, s: [], SECRET)
     assert type(middleware.session_interface) is SecureCookieSessionInterface
+
+
+def test_default_interface_follows_the_store_setting() -> None:
+    assert type(default_interface(SessionConfig(SECRET))) is SecureCookieSessionInterface
+    interface = default_interface(SessionConfig({**SECRET, "store": "memory://"}))
+    assert type(interface) is ServerSideSessionInterface
 
 
 # -- pass-through --------------------------------------------------------------------------

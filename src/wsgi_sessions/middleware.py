@@ -20,12 +20,12 @@ from werkzeug.wrappers import Request
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
 from .sessions import SessionMixin
-from .settings import DEFAULT_ENVIRON_KEY, parse_settings
+from .settings import DEFAULT_ENVIRON_KEY, SessionConfig
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["HeaderResponse", "LazyRequest", "SessionMiddleware", "get_session"]
+__all__ = ["HeaderResponse", "LazyRequest", "SessionMiddleware", "default_interface", "get_session"]
 
 logger = logging.getLogger("wsgi_sessions")
 
@@ -55,15 +55,15 @@ class SessionMiddleware:
     """Give any WSGI application a session.
 
     ``settings`` is a plain dict (see the README's table; strings from an ini
-    file are fine), validated here, at start-up. ``interface`` replaces the
-    session backend; by default it is the signed cookie, or a server-side
-    interface when a ``store`` is configured. ``prefix`` reads only keys with
-    that prefix (``"session."`` for a shared ini section).
+    file are fine), validated here, at start-up, into a :class:`SessionConfig`
+    (``session_config``). ``interface`` replaces the session backend; by
+    default it is the signed cookie, or a server-side interface when a
+    ``store`` is configured. ``prefix`` reads only keys with that prefix
+    (``"session."`` for a shared ini section).
 
-    The middleware also plays Flask's ``app`` for the interface: it has
-    ``config`` (Flask's key names), ``secret_key`` and
-    ``permanent_session_lifetime``. Changing ``config`` later takes effect on
-    the next request.
+    ``config``, ``secret_key`` and ``permanent_session_lifetime`` are the
+    session configuration's, here for convenience; changing ``config`` later
+    takes effect on the next request.
     """
 
     def __init__(
@@ -77,40 +77,40 @@ class SessionMiddleware:
         if not callable(app):
             raise TypeError(f"app must be a WSGI callable, got {type(app).__name__}")
         self.app = app
-        self.config: dict[str, t.Any] = parse_settings(settings, prefix)
-        if self.config["SECRET_KEY"] is None:
-            # As in Flask, no key means NullSession; unlike Flask, say so once,
-            # now, rather than on the first write of the first user.
-            logger.warning(
-                "no secret key is set (setting %r): sessions are unavailable and every "
-                "session write will raise. Set it to a long random string "
-                "(`wsgi-sessions secret` prints a new one).",
-                f"{prefix}secret_key",
-            )
+        self.session_config = SessionConfig(settings, prefix=prefix)
         if interface is None:
-            interface = _default_interface(self.config)
+            interface = default_interface(self.session_config)
         elif not isinstance(interface, SessionInterface):
             raise TypeError(f"interface must be a SessionInterface, got {type(interface).__name__}")
         self.session_interface = interface
-        self.environ_key: str = self.config["ENVIRON_KEY"]
+        self.environ_key: str = self.session_config.environ_key
+
+    @property
+    def config(self) -> dict[str, t.Any]:
+        return self.session_config.config
+
+    @config.setter
+    def config(self, config: dict[str, t.Any]) -> None:
+        self.session_config.config = config
 
     @property
     def secret_key(self) -> str | bytes | None:
-        return self.config["SECRET_KEY"]  # type: ignore[no-any-return]
+        return self.session_config.secret_key
 
     @property
     def permanent_session_lifetime(self) -> timedelta:
-        return self.config["PERMANENT_SESSION_LIFETIME"]  # type: ignore[no-any-return]
+        return self.session_config.permanent_session_lifetime
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         interface = self.session_interface
+        session_config = self.session_config  # what the interface takes as Flask's app
         try:
-            session = interface.open_session(self, LazyRequest(environ))
+            session = interface.open_session(session_config, LazyRequest(environ))
         except SessionStoreError:
             logger.exception("session store failed while opening the session")
             return _unavailable(start_response)
         if session is None:
-            session = interface.make_null_session(self)
+            session = interface.make_null_session(session_config)
         environ[self.environ_key] = session
         if interface.is_null_session(session):
             return self.app(environ, start_response)
@@ -128,7 +128,7 @@ class SessionMiddleware:
             if saved is None:
                 saved = _SavedResponse(headers)
                 try:
-                    interface.save_session(self, session, saved)
+                    interface.save_session(session_config, session, saved)
                 except SessionStoreError:
                     logger.exception("session store failed while saving the session")
                     store_failed = True
@@ -348,8 +348,14 @@ def _unavailable(start_response: StartResponse) -> list[bytes]:
     return [_UNAVAILABLE_BODY]
 
 
-def _default_interface(config: Mapping[str, t.Any]) -> SessionInterface:
-    store = config["SESSION_STORE"]
+def default_interface(session_config: SessionConfig) -> SessionInterface:
+    """The interface that ``session_config`` asks for: the signed cookie, or the
+    server-side interface over its ``store``.
+
+    Here rather than in ``settings`` (which sits below the interfaces and
+    imports none of them); the Pyramid adapter uses it too.
+    """
+    store = session_config.config["SESSION_STORE"]
     if store is None:
         return SecureCookieSessionInterface()
     from .server import ServerSideSessionInterface  # only when a store is configured
