@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from webtest import TestApp
 from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from wsgi_sessions import (
     NullSession,
@@ -23,7 +24,7 @@ from wsgi_sessions import (
     SessionStoreError,
     get_session,
 )
-from wsgi_sessions.middleware import HeaderResponse, LazyRequest, default_interface
+from wsgi_sessions.middleware import default_interface
 from wsgi_sessions.sessions import SessionMixin
 from wsgi_sessions.stores import MemoryStore
 
@@ -421,7 +422,7 @@ def test_a_failed_save_is_a_503_for_every_start_response() -> None:
 def view_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """Add the query's pairs to the session; show the session."""
     session = get_session(environ)
-    session.update(LazyRequest(environ).args.items())
+    session.update(Request(environ).args.items())
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [repr(sorted(session.items())).encode()]
 
@@ -594,41 +595,3 @@ def test_store_failure_after_the_response_started_propagates() -> None:
     with pytest.raises(SessionStoreError):
         SessionMiddleware(app, SECRET)(environ(), recorder)
     assert [status for status, _, _ in recorder.calls] == ["200 OK"]
-
-
-# -- the light request and response -----------------------------------------------------------
-
-
-def test_lazy_request_parses_on_first_use() -> None:
-    env = environ(cookie="a=1; b=2", path="/some/path")
-    env["QUERY_STRING"] = "x=1"
-    request = LazyRequest(env)
-    assert request.environ is env
-    assert "_lazy_init" not in vars(request)
-    assert request.path == "/some/path"
-    assert request.args["x"] == "1"
-    assert request.cookies["b"] == "2"
-    assert request.method == "GET"
-    with pytest.raises(AttributeError):
-        request.__no_such_dunder__
-
-
-def test_header_response_writes_into_the_header_list() -> None:
-    headers = [("Content-Type", "text/plain"), ("vary", "Accept")]
-    response = HeaderResponse(headers)
-    response.vary.add("Cookie")
-    response.vary.add("cookie")
-    response.headers.add("X-A", "1")
-    response.set_cookie("c", "v", path="/")
-    response.delete_cookie("d", path="/", max_age=5)
-    assert headers[1] == ("vary", "Accept, Cookie")
-    assert response.headers.get("x-a") == "1"
-    assert response.headers.get("missing", "dflt") == "dflt"
-    cookies = response.headers.getlist("set-cookie")
-    assert cookies[0] == "c=v; Path=/"
-    assert cookies[1].startswith("d=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
-    assert len(headers) == 5
-
-    fresh: list[tuple[str, str]] = []
-    HeaderResponse(fresh).vary.add("Cookie")
-    assert fresh == [("Vary", "Cookie")]

@@ -1,10 +1,15 @@
 """The WSGI plumbing: open the session on the way in, save it on the way out.
 
-Nothing else happens here. The session is opened before the wrapped app runs,
-placed in the environ, and saved when the app calls ``start_response`` — the
-last moment before any header leaves. Everything the app passes through
+The session is opened before the wrapped app runs and placed in the environ.
+It is saved when the app calls ``start_response``, the last moment before any
+header leaves, and only once: a second ``start_response`` (an error page, with
+``exc_info``) gets the same session headers again. A session store that fails
+(while opening, while the app runs, or while saving) becomes a 503 if no
+header has left yet. Apart from the session's headers, what the app passes
 (status, headers, body iterable, ``close()``, ``exc_info``, the ``write``
-callable) is passed on untouched.
+callable) goes on untouched. The interface is given the light request and
+response of ``_wsgi`` and, as Flask's ``app``, the middleware's
+:class:`~wsgi_sessions.SessionConfig`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,7 @@ import typing as t
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 
-from werkzeug.http import dump_cookie
-from werkzeug.wrappers import Request
-
+from ._wsgi import HeaderResponse, LazyRequest
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
 from .sessions import SessionMixin
@@ -25,19 +28,19 @@ from .settings import DEFAULT_ENVIRON_KEY, SessionConfig
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["HeaderResponse", "LazyRequest", "SessionMiddleware", "default_interface", "get_session"]
+__all__ = ["SessionMiddleware", "default_interface", "get_session"]
 
 logger = logging.getLogger("wsgi_sessions")
 
 _UNAVAILABLE_BODY = (
     b"503 Service Unavailable: the session store could not be reached. Try again shortly.\n"
 )
-_UNAVAILABLE_HEADERS = [
+_UNAVAILABLE_HEADERS = (
     ("Content-Type", "text/plain; charset=utf-8"),
     ("Content-Length", str(len(_UNAVAILABLE_BODY))),
     ("Cache-Control", "no-store"),
     ("Retry-After", "5"),
-]
+)
 
 
 def get_session(environ: WSGIEnvironment, key: str = DEFAULT_ENVIRON_KEY) -> SessionMixin:
@@ -118,7 +121,7 @@ class SessionMiddleware:
         # Per-request state lives in this frame, never on self.
         started = False
         store_failed = False
-        saved: _SavedResponse | None = None
+        saved: HeaderResponse | None = None
 
         def start_session_response(
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
@@ -126,7 +129,7 @@ class SessionMiddleware:
             nonlocal started, store_failed, saved
             started = True
             if saved is None:
-                saved = _SavedResponse(headers)
+                saved = HeaderResponse(headers)
                 try:
                     interface.save_session(session_config, session, saved)
                 except SessionStoreError:
@@ -157,159 +160,6 @@ class SessionMiddleware:
         # The app calls start_response lazily, from its body iterator (a
         # generator app): watch the first chunk for a failed save.
         return _WatchedBody(body, lambda: store_failed)
-
-
-class LazyRequest(Request):
-    """A werkzeug :class:`~werkzeug.wrappers.Request` that parses nothing until asked.
-
-    Building a full Request parses the method, URL parts and headers up front,
-    which costs more than the whole middleware on a request that never touches
-    its session. This one keeps only the environ; the first attribute that a
-    full Request would have set in its constructor runs that constructor.
-    """
-
-    def __init__(self, environ: WSGIEnvironment) -> None:
-        self.environ = environ
-        self.shallow = False
-
-    def __getattr__(self, name: str) -> t.Any:
-        if name.startswith("__") or "_lazy_init" in self.__dict__:
-            raise AttributeError(name)
-        self.__dict__["_lazy_init"] = True
-        Request.__init__(self, self.environ, populate_request=False)
-        return getattr(self, name)
-
-
-class _Vary:
-    """``response.vary`` for a raw header list: one ``Vary`` header, merged."""
-
-    __slots__ = ("_headers",)
-
-    def __init__(self, headers: list[tuple[str, str]]) -> None:
-        self._headers = headers
-
-    def add(self, value: str) -> None:
-        headers = self._headers
-        lowered = value.lower()
-        first = -1
-        # An app may send several Vary headers: the value may sit in any of them.
-        for index, (name, current) in enumerate(headers):
-            if name.lower() == "vary":
-                values = [item.strip().lower() for item in current.split(",")]
-                if lowered in values or "*" in values:
-                    return
-                if first < 0:
-                    first = index
-        if first < 0:
-            headers.append(("Vary", value))
-            return
-        name, current = headers[first]
-        headers[first] = (name, f"{current}, {value}" if current.strip() else value)
-
-
-class _HeaderList:
-    """``response.headers`` for a raw header list: what interfaces call on it."""
-
-    __slots__ = ("_headers",)
-
-    def __init__(self, headers: list[tuple[str, str]]) -> None:
-        self._headers = headers
-
-    def add(self, name: str, value: str) -> None:
-        self._headers.append((name, value))
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        lowered = name.lower()
-        for key, value in self._headers:
-            if key.lower() == lowered:
-                return value
-        return default
-
-    def getlist(self, name: str) -> list[str]:
-        lowered = name.lower()
-        return [value for key, value in self._headers if key.lower() == lowered]
-
-
-class HeaderResponse:
-    """The part of a werkzeug Response that ``save_session`` uses, over the
-    WSGI header list the app passed to ``start_response``.
-
-    A full Response would copy and re-parse the headers on every request;
-    this writes straight into the list that is passed on.
-    """
-
-    __slots__ = ("_headers",)
-
-    def __init__(self, headers: list[tuple[str, str]]) -> None:
-        self._headers = headers
-
-    @property
-    def headers(self) -> _HeaderList:
-        return _HeaderList(self._headers)
-
-    @property
-    def vary(self) -> _Vary:
-        return _Vary(self._headers)
-
-    def set_cookie(self, key: str, value: str = "", **attributes: t.Any) -> None:
-        self.headers.add("Set-Cookie", dump_cookie(key, value, **attributes))
-
-    def delete_cookie(self, key: str, **attributes: t.Any) -> None:
-        attributes.pop("max_age", None)
-        attributes.pop("expires", None)
-        self.set_cookie(key, "", max_age=0, expires=0, **attributes)
-
-
-class _SavedResponse(HeaderResponse):
-    """The response of the request's one save: it writes into the header list
-    of the first ``start_response`` and notes what it added, so that a later
-    ``start_response`` (an error page) can be given the same headers."""
-
-    __slots__ = ("_added",)
-
-    def __init__(self, headers: list[tuple[str, str]]) -> None:
-        super().__init__(headers)
-        # (name, value); a name of None is a value merged into Vary.
-        self._added: list[tuple[str | None, str]] = []
-
-    @property
-    def headers(self) -> _HeaderList:
-        return _NotedHeaderList(self._headers, self._added)
-
-    @property
-    def vary(self) -> _Vary:
-        return _NotedVary(self._headers, self._added)
-
-    def replay(self, headers: list[tuple[str, str]]) -> None:
-        for name, value in self._added:
-            if name is None:
-                _Vary(headers).add(value)
-            else:
-                headers.append((name, value))
-
-
-class _NotedHeaderList(_HeaderList):
-    __slots__ = ("_added",)
-
-    def __init__(self, headers: list[tuple[str, str]], added: list[tuple[str | None, str]]) -> None:
-        super().__init__(headers)
-        self._added = added
-
-    def add(self, name: str, value: str) -> None:
-        super().add(name, value)
-        self._added.append((name, value))
-
-
-class _NotedVary(_Vary):
-    __slots__ = ("_added",)
-
-    def __init__(self, headers: list[tuple[str, str]], added: list[tuple[str | None, str]]) -> None:
-        super().__init__(headers)
-        self._added = added
-
-    def add(self, value: str) -> None:
-        super().add(value)
-        self._added.append((None, value))
 
 
 class _WatchedBody:

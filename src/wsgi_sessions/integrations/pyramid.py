@@ -26,7 +26,8 @@ from wsgi_sessions import (
     SessionInterface,
     SessionMixin,
 )
-from wsgi_sessions.middleware import HeaderResponse, LazyRequest, default_interface
+from wsgi_sessions._wsgi import HeaderResponse, LazyRequest
+from wsgi_sessions.middleware import default_interface
 
 if t.TYPE_CHECKING:
     from pyramid.config import Configurator
