@@ -223,6 +223,8 @@ def parse_settings(
 ) -> dict[str, t.Any]:
     """Validate ``settings`` and return the configuration, keyed by Flask's names.
 
+    Public, beside :class:`SessionConfig` (whose ``config`` this is): a Flask
+    app can take the result as its ``app.config`` from a shared ini section.
     With a ``prefix`` (``"session."`` for an ini file's shared section) only keys
     that start with it are read, and a string ``secret_key_fallbacks`` is split
     on spaces and commas. Without one, every key must be known.
