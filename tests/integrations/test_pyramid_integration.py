@@ -206,6 +206,16 @@ def test_the_environ_session_is_reachable_with_get_session() -> None:
     assert get_session({"wsgi_sessions.session": results["environ_session"]}) is not None
 
 
+def test_the_state_flags_are_the_underlying_sessions() -> None:
+    inner = SecureCookieSession()
+    session = PyramidSession(inner)
+    for name in ("new", "modified", "accessed"):
+        for value in (True, False):
+            setattr(session, name, value)
+            assert getattr(inner, name) is value
+            assert getattr(session, name) is value
+
+
 def test_created_on_an_empty_session_writes_nothing() -> None:
     inner = SecureCookieSession()
     session = PyramidSession(inner)

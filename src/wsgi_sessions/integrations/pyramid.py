@@ -41,6 +41,18 @@ __all__ = ["PyramidSession", "SessionFactory", "includeme", "session_factory_fro
 CREATED_KEY = "_created"
 
 
+def _passed_through(name: str) -> t.Any:
+    """A property that reads and writes the underlying session's ``name``."""
+
+    def read(view: PyramidSession) -> bool:
+        return getattr(view.session, name)  # type: ignore[no-any-return]
+
+    def write(view: PyramidSession, value: bool) -> None:
+        setattr(view.session, name, value)
+
+    return property(read, write)
+
+
 @implementer(ISession)
 class PyramidSession(SessionMixin):
     """Our session seen through Pyramid's ``ISession``.
@@ -103,29 +115,9 @@ class PyramidSession(SessionMixin):
 
     # -- the session's state, passed through ---------------------------------
 
-    @property
-    def new(self) -> bool:
-        return self.session.new
-
-    @new.setter
-    def new(self, value: bool) -> None:
-        self.session.new = value
-
-    @property
-    def modified(self) -> bool:
-        return self.session.modified
-
-    @modified.setter
-    def modified(self, value: bool) -> None:
-        self.session.modified = value
-
-    @property
-    def accessed(self) -> bool:
-        return self.session.accessed
-
-    @accessed.setter
-    def accessed(self, value: bool) -> None:
-        self.session.accessed = value
+    new = _passed_through("new")
+    modified = _passed_through("modified")
+    accessed = _passed_through("accessed")
 
     # -- what ISession adds ----------------------------------------------------
 
