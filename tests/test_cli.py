@@ -14,14 +14,14 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 
-from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware
+from wsgi_sessions import SecureCookieSessionInterface, SessionConfig
 from wsgi_sessions.cli import main
 from wsgi_sessions.stores import SQLiteStore
 
 
 def _cookie(secret: str, data: dict[str, object]) -> str:
-    app = SessionMiddleware(lambda e, s: [], {"secret_key": secret})
-    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    config = SessionConfig({"secret_key": secret})
+    serializer = SecureCookieSessionInterface().get_signing_serializer(config)
     assert serializer is not None
     return serializer.dumps(data)
 

@@ -12,16 +12,19 @@ from datetime import timedelta
 import pytest
 from webtest import TestApp
 from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from wsgi_sessions import (
     NullSession,
     SecureCookieSession,
     SecureCookieSessionInterface,
+    ServerSideSessionInterface,
+    SessionConfig,
     SessionMiddleware,
     SessionStoreError,
     get_session,
 )
-from wsgi_sessions.middleware import HeaderResponse, LazyRequest
+from wsgi_sessions.middleware import default_interface
 from wsgi_sessions.sessions import SessionMixin
 from wsgi_sessions.stores import MemoryStore
 
@@ -152,14 +155,41 @@ def test_a_secret_key_logs_nothing_at_start_up(caplog: pytest.LogCaptureFixture)
     assert caplog.records == []
 
 
-def test_middleware_plays_flasks_app() -> None:
+def test_middleware_shows_its_session_config() -> None:
     middleware = SessionMiddleware(lambda e, s: [], {**SECRET, "permanent_lifetime": "2h"})
+    assert isinstance(middleware.session_config, SessionConfig)
+    assert middleware.config is middleware.session_config.config
     assert middleware.secret_key == "middleware-test-secret"
     assert middleware.permanent_session_lifetime == timedelta(hours=2)
     middleware.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=5)
     assert middleware.permanent_session_lifetime == timedelta(minutes=5)
     middleware.config["SECRET_KEY"] = "other"
     assert middleware.secret_key == "other"
+    middleware.config = {**middleware.config, "SECRET_KEY": "third"}
+    assert middleware.session_config.secret_key == "third"
+
+
+def test_the_interface_gets_the_session_config_as_its_app() -> None:
+    seen: list[t.Any] = []
+
+    class Recording(SecureCookieSessionInterface):
+        def open_session(self, app: t.Any, request: t.Any) -> t.Any:
+            seen.append(app)
+            return super().open_session(app, request)
+
+        def save_session(self, app: t.Any, session: t.Any, response: t.Any) -> None:
+            seen.append(app)
+            super().save_session(app, session, response)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["n"] = 1
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(app, SECRET, interface=Recording())
+    middleware.config["SESSION_COOKIE_NAME"] = "changed"  # read on the next request
+    assert TestApp(middleware).get("/").headers["Set-Cookie"].startswith("changed=")
+    assert seen == [middleware.session_config] * 2
 
 
 def test_prefix_reads_an_ini_section() -> None:
@@ -198,6 +228,12 @@ def test_interface_argument_is_used() -> None:
 def test_default_interface_is_the_signed_cookie() -> None:
     middleware = SessionMiddleware(lambda e, s: [], SECRET)
     assert type(middleware.session_interface) is SecureCookieSessionInterface
+
+
+def test_default_interface_follows_the_store_setting() -> None:
+    assert type(default_interface(SessionConfig(SECRET))) is SecureCookieSessionInterface
+    interface = default_interface(SessionConfig({**SECRET, "store": "memory://"}))
+    assert type(interface) is ServerSideSessionInterface
 
 
 # -- pass-through --------------------------------------------------------------------------
@@ -386,7 +422,7 @@ def test_a_failed_save_is_a_503_for_every_start_response() -> None:
 def view_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """Add the query's pairs to the session; show the session."""
     session = get_session(environ)
-    session.update(LazyRequest(environ).args.items())
+    session.update(Request(environ).args.items())
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [repr(sorted(session.items())).encode()]
 
@@ -559,41 +595,3 @@ def test_store_failure_after_the_response_started_propagates() -> None:
     with pytest.raises(SessionStoreError):
         SessionMiddleware(app, SECRET)(environ(), recorder)
     assert [status for status, _, _ in recorder.calls] == ["200 OK"]
-
-
-# -- the light request and response -----------------------------------------------------------
-
-
-def test_lazy_request_parses_on_first_use() -> None:
-    env = environ(cookie="a=1; b=2", path="/some/path")
-    env["QUERY_STRING"] = "x=1"
-    request = LazyRequest(env)
-    assert request.environ is env
-    assert "_lazy_init" not in vars(request)
-    assert request.path == "/some/path"
-    assert request.args["x"] == "1"
-    assert request.cookies["b"] == "2"
-    assert request.method == "GET"
-    with pytest.raises(AttributeError):
-        request.__no_such_dunder__
-
-
-def test_header_response_writes_into_the_header_list() -> None:
-    headers = [("Content-Type", "text/plain"), ("vary", "Accept")]
-    response = HeaderResponse(headers)
-    response.vary.add("Cookie")
-    response.vary.add("cookie")
-    response.headers.add("X-A", "1")
-    response.set_cookie("c", "v", path="/")
-    response.delete_cookie("d", path="/", max_age=5)
-    assert headers[1] == ("vary", "Accept, Cookie")
-    assert response.headers.get("x-a") == "1"
-    assert response.headers.get("missing", "dflt") == "dflt"
-    cookies = response.headers.getlist("set-cookie")
-    assert cookies[0] == "c=v; Path=/"
-    assert cookies[1].startswith("d=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
-    assert len(headers) == 5
-
-    fresh: list[tuple[str, str]] = []
-    HeaderResponse(fresh).vary.add("Cookie")
-    assert fresh == [("Vary", "Cookie")]

@@ -18,6 +18,7 @@ PROMISED = {
     "SecureCookieSessionInterface",
     "TaggedJSONSerializer",
     "SessionMiddleware",
+    "SessionConfig",
     "get_session",
     "parse_settings",
 }

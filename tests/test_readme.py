@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 import webtest
 
-from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware, parse_settings
+from wsgi_sessions import (
+    SecureCookieSessionInterface,
+    SessionConfig,
+    SessionMiddleware,
+    parse_settings,
+)
+from wsgi_sessions.middleware import default_interface
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -96,13 +102,13 @@ def test_the_settings_table_names_the_config_keys() -> None:
 
 @pytest.mark.parametrize("row", settings_table(), ids=lambda row: row.setting)
 def test_the_documented_default_is_the_default(row: Row) -> None:
-    defaults = SessionMiddleware(lambda environ, start_response: [])
+    defaults = SessionConfig()
     if row.setting == "environ_key":
         assert defaults.environ_key == row.default
         return
     if row.setting == "store":
         assert row.default == "none"
-        assert type(defaults.session_interface) is SecureCookieSessionInterface
+        assert type(default_interface(defaults)) is SecureCookieSessionInterface
         return
     assert row.config_key is not None
     value = defaults.config[row.config_key]

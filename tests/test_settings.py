@@ -1,13 +1,17 @@
-"""Settings: defaults, string coercion for ini files, and refusals naming the setting."""
+"""Settings: defaults, string coercion for ini files, refusals naming the setting,
+and the SessionConfig that interfaces take as Flask's ``app``."""
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from datetime import timedelta
 
 import pytest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request, Response
 
-from wsgi_sessions import parse_settings
+from wsgi_sessions import SecureCookieSessionInterface, SessionConfig, parse_settings
 from wsgi_sessions.settings import to_bool, to_timedelta
 
 DEFAULTS = {
@@ -381,3 +385,53 @@ def test_an_empty_key_among_ini_fallbacks_is_skipped_but_a_listed_one_is_refused
     assert config["SECRET_KEY_FALLBACKS"] == ["old", "older"]
     with pytest.raises(ValueError, match=r"'session\.secret_key_fallbacks'.*empty"):
         parse_settings({"session.secret_key_fallbacks": ["old", ""]}, prefix="session.")
+
+
+# -- SessionConfig: what an interface gets as Flask's app ----------------------------------
+
+
+def test_session_config_holds_the_parsed_settings() -> None:
+    settings = {"session.secret_key": "k", "session.permanent_lifetime": "2h", "debug": "1"}
+    config = SessionConfig(settings, prefix="session.")
+    assert config.config == parse_settings(settings, "session.")
+    assert config.secret_key == "k"
+    assert config.permanent_session_lifetime == timedelta(hours=2)
+    assert config.environ_key == "wsgi_sessions.session"
+    with pytest.raises(ValueError, match=r"'session\.cookie_nmae'"):
+        SessionConfig({"session.cookie_nmae": "x"}, prefix="session.")
+
+
+def test_session_config_reads_its_config_on_each_access() -> None:
+    """Flask's tests (and ours) change app.config between requests."""
+    config = SessionConfig({"secret_key": "k"})
+    config.config["SECRET_KEY"] = "other"
+    config.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=5)
+    assert config.secret_key == "other"
+    assert config.permanent_session_lifetime == timedelta(minutes=5)
+
+
+def test_an_interface_opens_and_saves_with_a_session_config() -> None:
+    config = SessionConfig({"secret_key": "k", "cookie_name": "sid"})
+    interface = SecureCookieSessionInterface()
+    session = interface.open_session(config, Request(EnvironBuilder("/").get_environ()))
+    assert session is not None
+    session["n"] = 1
+    response = Response()
+    interface.save_session(config, session, response)
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("sid=")
+    request = Request(EnvironBuilder("/", headers={"Cookie": cookie.split(";")[0]}).get_environ())
+    assert interface.open_session(config, request) == {"n": 1}
+
+
+@pytest.mark.parametrize(("prefix", "named"), [("", "'secret_key'"), ("p.", "'p.secret_key'")])
+def test_session_config_warns_once_without_a_secret_key(
+    caplog: pytest.LogCaptureFixture, prefix: str, named: str
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        config = SessionConfig(prefix=prefix)
+        SessionConfig({"secret_key": "k"})
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert named in record.getMessage()
+    assert config.secret_key is None

@@ -18,7 +18,7 @@ from .middleware import SessionMiddleware, get_session
 from .serialization import TaggedJSONSerializer
 from .server import ServerSideSession, ServerSideSessionInterface
 from .sessions import NullSession, SecureCookieSession, SessionMixin
-from .settings import parse_settings
+from .settings import SessionConfig, parse_settings
 
 __all__ = [
     "NullSession",
@@ -26,6 +26,7 @@ __all__ = [
     "SecureCookieSessionInterface",
     "ServerSideSession",
     "ServerSideSessionInterface",
+    "SessionConfig",
     "SessionCookieTooLarge",
     "SessionError",
     "SessionInterface",

@@ -13,27 +13,17 @@ import os
 import pprint
 import secrets
 import sys
-import typing as t
 from collections.abc import Sequence
 
 from itsdangerous import BadData
 
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface
-from .middleware import SessionMiddleware
+from .settings import SessionConfig
 
 __all__ = ["main"]
 
 _SECRET_ENV = "WSGI_SESSIONS_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
-
-
-def _no_app(environ: t.Any, start_response: t.Any) -> list[bytes]:  # pragma: no cover
-    return []
-
-
-def _app(settings: dict[str, t.Any]) -> SessionMiddleware:
-    """The middleware plays Flask's ``app`` for an interface; no request is served."""
-    return SessionMiddleware(_no_app, settings)
 
 
 def _secret(args: argparse.Namespace) -> int:
@@ -46,8 +36,8 @@ def _inspect(args: argparse.Namespace) -> int:
     if not secret_key:
         print(f"error: give --secret-key, or set {_SECRET_ENV}", file=sys.stderr)
         return 2
-    app = _app({"secret_key": secret_key, "secret_key_fallbacks": args.fallback or []})
-    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    config = SessionConfig({"secret_key": secret_key, "secret_key_fallbacks": args.fallback or []})
+    serializer = SecureCookieSessionInterface().get_signing_serializer(config)
     assert serializer is not None
     value = args.cookie.strip()
     name, equals, rest = value.partition("=")

@@ -2,14 +2,16 @@
 
 Settings usually come from an ini file, so every value may be a string:
 ``"true"``, ``"3600"``, ``"12h"``. What comes out is a dict keyed by Flask's
-configuration names, so the same interface code reads a Flask app's
-``app.config`` and ours. Anything wrong is a :class:`ValueError` (or a
+configuration names (:func:`parse_settings`), held by a :class:`SessionConfig`
+that looks to an interface like a Flask app, so the same interface code serves
+Flask and every other framework. Anything wrong is a :class:`ValueError` (or a
 :class:`TypeError` for a value of the wrong kind) naming the setting: a typo
 must never be silently ignored.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import typing as t
 from collections.abc import Callable, Mapping
@@ -18,10 +20,13 @@ from datetime import datetime, timedelta, timezone
 __all__ = [
     "DEFAULT_ENVIRON_KEY",
     "DEFAULT_IDLE_LIFETIME",
+    "SessionConfig",
     "parse_settings",
     "to_bool",
     "to_timedelta",
 ]
+
+logger = logging.getLogger("wsgi_sessions")
 
 DEFAULT_ENVIRON_KEY = "wsgi_sessions.session"
 #: How long a server-side browser (non-permanent) session lives unused.
@@ -85,7 +90,7 @@ _HOW_TO_MAKE_A_KEY = "`wsgi-sessions secret` prints a new one"
 
 def _to_secret(name: str, value: t.Any) -> str | bytes | None:
     if value is None:
-        return None  # no key: NullSession, as in Flask (the middleware warns)
+        return None  # no key: NullSession, as in Flask (SessionConfig warns)
     if not isinstance(value, (str, bytes)):
         raise TypeError(f"setting {name!r} must be a str or bytes, got {type(value).__name__}")
     # An empty value is a mistake (an ini line `secret_key =`, an unset
@@ -218,6 +223,8 @@ def parse_settings(
 ) -> dict[str, t.Any]:
     """Validate ``settings`` and return the configuration, keyed by Flask's names.
 
+    Public, beside :class:`SessionConfig` (whose ``config`` this is): a Flask
+    app can take the result as its ``app.config`` from a shared ini section.
     With a ``prefix`` (``"session."`` for an ini file's shared section) only keys
     that start with it are read, and a string ``secret_key_fallbacks`` is split
     on spaces and commas. Without one, every key must be known.
@@ -247,6 +254,43 @@ def parse_settings(
         config[setting.config_key] = setting.convert(raw_name, value)
     _check_combinations(config, prefix)
     return config
+
+
+class SessionConfig:
+    """Validated settings, in the shape an interface takes as Flask's ``app``.
+
+    Interfaces read ``config`` (Flask's key names), ``secret_key`` and
+    ``permanent_session_lifetime``, so one interface serves a Flask app and
+    this object alike. :class:`~wsgi_sessions.SessionMiddleware`, the Pyramid
+    adapter and the CLI each hold one; none needs a WSGI app for it.
+
+    ``config`` stays a plain, mutable dict: interfaces read it on every call, so
+    a change takes effect on the next request, as with Flask's ``app.config``.
+    """
+
+    def __init__(self, settings: Mapping[str, t.Any] | None = None, *, prefix: str = "") -> None:
+        self.config: dict[str, t.Any] = parse_settings(settings, prefix)
+        if self.config["SECRET_KEY"] is None:
+            # As in Flask, no key means NullSession; unlike Flask, say so once,
+            # at start-up, rather than on the first write of the first user.
+            logger.warning(
+                "no secret key is set (setting %r): sessions are unavailable and every "
+                "session write will raise. Set it to a long random string (%s).",
+                f"{prefix}secret_key",
+                _HOW_TO_MAKE_A_KEY,
+            )
+
+    @property
+    def secret_key(self) -> str | bytes | None:
+        return self.config["SECRET_KEY"]  # type: ignore[no-any-return]
+
+    @property
+    def permanent_session_lifetime(self) -> timedelta:
+        return self.config["PERMANENT_SESSION_LIFETIME"]  # type: ignore[no-any-return]
+
+    @property
+    def environ_key(self) -> str:
+        return self.config["ENVIRON_KEY"]  # type: ignore[no-any-return]
 
 
 def _check_combinations(config: dict[str, t.Any], prefix: str) -> None:

@@ -8,7 +8,7 @@ import flask_app
 import pytest
 from flask.testing import FlaskClient
 
-from wsgi_sessions import SecureCookieSession, SecureCookieSessionInterface
+from wsgi_sessions import SecureCookieSession, SecureCookieSessionInterface, parse_settings
 
 SECRET = "flask-test-" + "k" * 32
 
@@ -66,3 +66,22 @@ def test_flask_without_a_secret_key_gets_our_null_session_message() -> None:
     app.testing = True
     with pytest.raises(RuntimeError, match="no secret key was set"):
         app.test_client().get("/")
+
+
+def test_a_flask_app_takes_parse_settings_as_its_config() -> None:
+    """The README's way to configure Flask from a shared ini section."""
+    ini_settings = {"session.secret_key": SECRET, "session.cookie_name": "sid", "debug": "1"}
+    app = flask.Flask(__name__)
+    app.config.update(parse_settings(ini_settings, prefix="session."))
+    app.session_interface = SecureCookieSessionInterface()
+
+    @app.route("/")
+    def index() -> str:
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        return str(flask.session["n"])
+
+    client = app.test_client()
+    response = client.get("/")
+    assert response.headers["Set-Cookie"].startswith("sid=")
+    assert "SameSite=Lax" in response.headers["Set-Cookie"]
+    assert client.get("/").text == "2"

@@ -16,7 +16,7 @@ from webtest import TestApp
 from zope.interface.verify import verifyObject
 
 from wsgi_sessions import SecureCookieSession, SessionMiddleware, get_session
-from wsgi_sessions.integrations.pyramid import PyramidSession
+from wsgi_sessions.integrations.pyramid import PyramidSession, session_factory_from_settings
 
 SECRET = "pyramid-test-" + "k" * 32
 Results = dict[str, t.Any]
@@ -102,6 +102,30 @@ def test_without_middleware_the_session_is_opened_from_the_settings() -> None:
     assert client.get("/read").text == "1|[]|[]|[]"
 
 
+@pytest.mark.parametrize(
+    ("settings", "prefix"),
+    [
+        ({"session.secret_key": SECRET, "session.cookie_name": "pyr"}, "session."),
+        ({"secret_key": SECRET, "cookie_name": "pyr"}, ""),
+    ],
+)
+def test_the_factory_style_without_the_include(settings: dict[str, str], prefix: str) -> None:
+    def write(request: Request) -> Response:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return Response(str(request.session["n"]))
+
+    with Configurator() as config:
+        config.set_session_factory(session_factory_from_settings(settings, prefix))
+        config.add_route("write", "/write")
+        config.add_view(write, route_name="write")
+        client = TestApp(config.make_wsgi_app())
+    response = client.get("/write")
+    assert response.headers["Set-Cookie"].startswith("pyr=")
+    assert client.get("/write").text == "2"
+    with pytest.raises(ValueError, match=r"'session\.cookie_nmae'"):
+        session_factory_from_settings({"session.cookie_nmae": "x"})
+
+
 def test_an_untouched_session_sends_no_cookie() -> None:
     client = TestApp(make_app({"session.secret_key": SECRET}, {}))
     response = client.get("/post")
@@ -180,6 +204,16 @@ def test_the_environ_session_is_reachable_with_get_session() -> None:
     client.get("/check")
     assert results["environ_session"] is results["session"].session
     assert get_session({"wsgi_sessions.session": results["environ_session"]}) is not None
+
+
+def test_the_state_flags_are_the_underlying_sessions() -> None:
+    inner = SecureCookieSession()
+    session = PyramidSession(inner)
+    for name in ("new", "modified", "accessed"):
+        for value in (True, False):
+            setattr(session, name, value)
+            assert getattr(inner, name) is value
+            assert getattr(session, name) is value
 
 
 def test_created_on_an_empty_session_writes_nothing() -> None:

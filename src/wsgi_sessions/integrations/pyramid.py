@@ -1,4 +1,5 @@
-"""Pyramid: ``config.include("wsgi_sessions.integrations.pyramid")``.
+"""Pyramid: ``config.include("wsgi_sessions.integrations.pyramid")``, or
+``config.set_session_factory(session_factory_from_settings(settings))``.
 
 ``request.session`` then is our session behind Pyramid's ``ISession``. When
 ``SessionMiddleware`` is mounted around the app, it is the session the
@@ -21,23 +22,35 @@ from zope.interface import implementer
 from wsgi_sessions import (
     SecureCookieSession,
     ServerSideSession,
+    SessionConfig,
     SessionInterface,
-    SessionMiddleware,
     SessionMixin,
 )
-from wsgi_sessions.middleware import HeaderResponse, LazyRequest
+from wsgi_sessions._wsgi import HeaderResponse, LazyRequest
+from wsgi_sessions.middleware import default_interface
 
 if t.TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from pyramid.config import Configurator
     from pyramid.request import Request
     from pyramid.response import Response
 
-__all__ = ["PyramidSession", "SessionFactory", "includeme"]
+__all__ = ["PyramidSession", "SessionFactory", "includeme", "session_factory_from_settings"]
 
 #: Where a server-side session keeps ``created`` (hidden from the mapping here);
 #: a cookie session keeps it in its metadata instead.
 CREATED_KEY = "_created"
+
+
+def _passed_through(name: str) -> t.Any:
+    """A property that reads and writes the underlying session's ``name``."""
+
+    def read(view: PyramidSession) -> bool:
+        return getattr(view.session, name)  # type: ignore[no-any-return]
+
+    def write(view: PyramidSession, value: bool) -> None:
+        setattr(view.session, name, value)
+
+    return property(read, write)
 
 
 @implementer(ISession)
@@ -102,29 +115,9 @@ class PyramidSession(SessionMixin):
 
     # -- the session's state, passed through ---------------------------------
 
-    @property
-    def new(self) -> bool:
-        return self.session.new
-
-    @new.setter
-    def new(self, value: bool) -> None:
-        self.session.new = value
-
-    @property
-    def modified(self) -> bool:
-        return self.session.modified
-
-    @modified.setter
-    def modified(self, value: bool) -> None:
-        self.session.modified = value
-
-    @property
-    def accessed(self) -> bool:
-        return self.session.accessed
-
-    @accessed.setter
-    def accessed(self, value: bool) -> None:
-        self.session.accessed = value
+    new = _passed_through("new")
+    modified = _passed_through("modified")
+    accessed = _passed_through("accessed")
 
     # -- what ISession adds ----------------------------------------------------
 
@@ -190,44 +183,54 @@ def _keeps_meta(session: SessionMixin) -> bool:
 class SessionFactory:
     """Pyramid's session factory: ``factory(request)`` returns the session.
 
-    ``holder`` is a :class:`SessionMiddleware` used as the interface's ``app``
-    (its configuration and session interface); it is never called as WSGI.
+    ``session_config`` is what the interface gets as Flask's ``app``;
+    ``interface`` defaults to the one the settings name (signed cookie, or
+    server-side with a ``store``).
     """
 
-    def __init__(self, holder: SessionMiddleware) -> None:
-        self.holder = holder
+    def __init__(
+        self, session_config: SessionConfig, interface: SessionInterface | None = None
+    ) -> None:
+        self.session_config = session_config
+        self.session_interface = (
+            default_interface(session_config) if interface is None else interface
+        )
 
     def __call__(self, request: Request) -> PyramidSession:
         environ = request.environ
-        holder = self.holder
-        session: SessionMixin | None = environ.get(holder.environ_key)
-        if session is None:
-            interface = holder.session_interface
-            session = interface.open_session(holder, LazyRequest(environ))
+        environ_key = self.session_config.environ_key
+        session: SessionMixin | None = environ.get(environ_key)
+        if session is None:  # no SessionMiddleware around the app: open it here
+            interface, session_config = self.session_interface, self.session_config
+            session = interface.open_session(session_config, LazyRequest(environ))
             if session is None:  # no secret key: reads work, writes explain
-                session = interface.make_null_session(holder)
+                session = interface.make_null_session(session_config)
             else:
-                environ[holder.environ_key] = session
-                request.add_response_callback(partial(_save, interface, holder, session))
+                environ[environ_key] = session
+                request.add_response_callback(partial(_save, interface, session_config, session))
         return PyramidSession(session)
 
 
 def _save(
     interface: SessionInterface,
-    holder: SessionMiddleware,
+    session_config: SessionConfig,
     session: SessionMixin,
     request: Request,
     response: Response,
 ) -> None:
     # WebOb's headerlist is the response's real header list: written in place.
-    interface.save_session(holder, session, HeaderResponse(response.headerlist))
+    interface.save_session(session_config, session, HeaderResponse(response.headerlist))
 
 
-def _configuration_only(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-    raise RuntimeError("the Pyramid adapter's SessionMiddleware holds settings; it is not an app")
+def session_factory_from_settings(
+    settings: t.Mapping[str, t.Any], prefix: str = "session."
+) -> SessionFactory:
+    """The session factory the ``prefix``-ed settings describe (validated now),
+    for ``config.set_session_factory()``: the style of pyramid_beaker's
+    function of the same name, and what :func:`includeme` does."""
+    return SessionFactory(SessionConfig(settings, prefix=prefix))
 
 
 def includeme(config: Configurator) -> None:
     """Read the ``session.*`` settings (validated now) and set the session factory."""
-    holder = SessionMiddleware(_configuration_only, config.get_settings(), prefix="session.")
-    config.set_session_factory(SessionFactory(holder))
+    config.set_session_factory(session_factory_from_settings(config.get_settings()))

@@ -1,0 +1,135 @@
+"""The light request and response that session interfaces are given outside Flask.
+
+Private: :class:`~wsgi_sessions.SessionMiddleware` and the Pyramid adapter use
+them; an interface sees only the members of werkzeug's ``Request`` and
+``Response`` that it uses.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from werkzeug.http import dump_cookie
+from werkzeug.wrappers import Request
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["HeaderResponse", "LazyRequest"]
+
+
+class LazyRequest(Request):
+    """A werkzeug :class:`~werkzeug.wrappers.Request` that parses nothing until asked.
+
+    Building a full Request parses the method, URL parts and headers up front;
+    a request that never touches its session needs none of it. This one keeps
+    only the environ; the first attribute that a full Request would have set in
+    its constructor runs that constructor.
+    """
+
+    # bench/cookie.py S0 (session untouched): 3.2 µs overhead with this, 5.6 µs with Request().
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self.environ = environ
+        self.shallow = False
+
+    def __getattr__(self, name: str) -> t.Any:
+        if name.startswith("__") or "_lazy_init" in self.__dict__:
+            raise AttributeError(name)
+        self.__dict__["_lazy_init"] = True
+        Request.__init__(self, self.environ, populate_request=False)
+        return getattr(self, name)
+
+
+class HeaderResponse:
+    """The part of a werkzeug Response that ``save_session`` uses, over a WSGI
+    header list (the one the app passed to ``start_response``, or WebOb's
+    ``headerlist``), written in place.
+
+    A full Response would copy and re-parse the headers on every request. What
+    it adds is noted, so that :meth:`replay` can give a later header list (an
+    error page's) the same headers.
+    """
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self._headers = headers
+        # (name, value); a name of None is a value merged into Vary.
+        self._added: list[tuple[str | None, str]] = []
+
+    @property
+    def headers(self) -> _Headers:
+        return _Headers(self)
+
+    @property
+    def vary(self) -> _Vary:
+        return _Vary(self)
+
+    def set_cookie(self, key: str, value: str = "", **attributes: t.Any) -> None:
+        self.add_header("Set-Cookie", dump_cookie(key, value, **attributes))
+
+    def delete_cookie(self, key: str, **attributes: t.Any) -> None:
+        attributes.pop("max_age", None)
+        attributes.pop("expires", None)
+        self.set_cookie(key, "", max_age=0, expires=0, **attributes)
+
+    def add_header(self, name: str, value: str) -> None:
+        self._headers.append((name, value))
+        self._added.append((name, value))
+
+    def add_vary(self, value: str) -> None:
+        _merge_vary(self._headers, value)
+        self._added.append((None, value))
+
+    def replay(self, headers: list[tuple[str, str]]) -> None:
+        """Add to ``headers`` what was added here."""
+        for name, value in self._added:
+            if name is None:
+                _merge_vary(headers, value)
+            else:
+                headers.append((name, value))
+
+
+class _Headers:
+    """``response.headers``: what interfaces call on it."""
+
+    def __init__(self, response: HeaderResponse) -> None:
+        self._response = response
+
+    def add(self, name: str, value: str) -> None:
+        self._response.add_header(name, value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.getlist(name)
+        return values[0] if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        lowered = name.lower()
+        return [value for key, value in self._response._headers if key.lower() == lowered]
+
+
+class _Vary:
+    """``response.vary``: one ``Vary`` header, merged."""
+
+    def __init__(self, response: HeaderResponse) -> None:
+        self._response = response
+
+    def add(self, value: str) -> None:
+        self._response.add_vary(value)
+
+
+def _merge_vary(headers: list[tuple[str, str]], value: str) -> None:
+    """Add ``value`` to the first ``Vary`` header, unless a ``Vary`` has it (or ``*``)."""
+    lowered = value.lower()
+    first = -1
+    # An app may send several Vary headers: the value may sit in any of them.
+    for index, (name, current) in enumerate(headers):
+        if name.lower() == "vary":
+            values = [item.strip().lower() for item in current.split(",")]
+            if lowered in values or "*" in values:
+                return
+            if first < 0:
+                first = index
+    if first < 0:
+        headers.append(("Vary", value))
+        return
+    name, current = headers[first]
+    headers[first] = (name, f"{current}, {value}" if current.strip() else value)
