@@ -21,9 +21,9 @@ from wsgi_sessions import (
     NullSession,
     SecureCookieSession,
     SecureCookieSessionInterface,
+    SessionConfig,
     SessionCookieTooLarge,
     SessionInterface,
-    SessionMiddleware,
     TaggedJSONSerializer,
 )
 from wsgi_sessions.sessions import SessionMixin
@@ -893,7 +893,11 @@ class FakeApp:
     """The three members an interface needs of an app, nothing else."""
 
     def __init__(self, **config: t.Any) -> None:
-        self.config = {**SessionMiddleware(lambda e, s: []).config, **config}
+        self.config = {
+            **SessionConfig({"secret_key": "unused"}).config,
+            "SECRET_KEY": None,
+            **config,
+        }
 
     @property
     def secret_key(self) -> t.Any:
