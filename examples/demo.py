@@ -22,7 +22,7 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIServer, make_server
 
-from wsgi_sessions import ServerSideSession, SessionMiddleware, SessionMixin, get_session
+from wsgi_sessions import SessionMiddleware, SessionMixin, get_session
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,19 +54,16 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[by
         if not name:
             session.flash("Please enter a name.", queue="error")
         else:
-            if isinstance(session, ServerSideSession):
-                session.regenerate()  # a new id at login: a planted one is worthless
+            # A new id (server-side) and a new CSRF token: whatever was planted
+            # or seen before the login is worthless after it.
+            session.regenerate()
             session["user"] = name
-            session.new_csrf_token()  # a token seen before the login is worthless now
             session.flash(f"Welcome, {name}!")
     elif path == "/note":
         session["note"] = form.get("note", "")[:200]
         session.flash("Note saved.")
-    else:  # logout: drop everything, so the cookie is deleted
-        if isinstance(session, ServerSideSession):
-            session.invalidate()  # the id is dead in the store too
-        else:
-            session.clear()
+    else:  # logout: the data goes, the cookie is deleted (and the id is dead in a store)
+        session.invalidate()
         body = "<h1>Logged out</h1><p>Your session is gone. <a href='/'>Start again</a></p>"
         return _page(start_response, body)
     start_response("303 See Other", [("Location", "/"), ("Content-Length", "0")])

@@ -330,3 +330,11 @@ def test_login_and_logout_code_runs_the_same_on_a_cookie_session(make_testapp: t
     assert "Max-Age=0" in response.headers["Set-Cookie"]
     session_path[0] = "read"
     assert app.get("/").text == "None"
+
+
+def test_a_null_session_refuses_regenerate_and_invalidate_like_any_write() -> None:
+    session = NullSession()
+    with pytest.raises(RuntimeError, match="secret key"):
+        session.regenerate()
+    with pytest.raises(RuntimeError, match="secret key"):
+        session.invalidate()

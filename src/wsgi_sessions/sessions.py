@@ -98,6 +98,23 @@ class SessionMixin(MutableMapping[str, t.Any]):
             return False
         return hmac.compare_digest(expected.encode(), token.encode())
 
+    # -- login and logout: the same calls on every kind of session -----------
+
+    def regenerate(self) -> None:
+        """Call at login, so that nothing seen before it is worth anything after.
+
+        A server-side session gets a new id (see ServerSideSession). A cookie
+        session has no id to replace (its data is its cookie): its CSRF token,
+        if it has one, is replaced, and the cookie is sent again.
+        """
+        if CSRF_KEY in self:
+            self.new_csrf_token()
+        self.modified = True
+
+    def invalidate(self) -> None:
+        """Call at logout: the data goes and the cookie is deleted."""
+        self.clear()
+
 
 class SecureCookieSession(dict[str, t.Any], SessionMixin):
     """A session held in a dict, with change tracking.
@@ -257,21 +274,6 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
         self.update(other)
         return self
 
-    # -- login and logout: the same calls on every kind of session -----------------
-
-    def regenerate(self) -> None:
-        """Call at login. A cookie session has no id to replace (its data is
-        its cookie): its CSRF token, if it has one, is replaced, so a token
-        seen before the login is worthless after it, and the cookie is sent
-        again (newly signed, with a new issue time)."""
-        if dict.__contains__(self, CSRF_KEY):
-            self.new_csrf_token()
-        self._changed()
-
-    def invalidate(self) -> None:
-        """Call at logout: the data goes and the cookie is deleted."""
-        self.clear()
-
     def __or__(self, other: t.Any) -> dict[str, t.Any]:  # type: ignore[override]
         return self.copy() | dict(other)
 
@@ -322,4 +324,4 @@ class NullSession(SecureCookieSession):
         )
 
     __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail
-    __ior__ = _fail
+    __ior__ = regenerate = _fail
