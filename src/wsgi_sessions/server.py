@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -46,7 +45,7 @@ from .interface import (
     SessionApp,
     SessionResponse,
 )
-from .serialization import TaggedJSONSerializer
+from .serialization import dump_fields, load_fields
 from .sessions import CSRF_KEY, SecureCookieSession, SessionMixin
 from .settings import DEFAULT_IDLE_LIFETIME, to_timedelta
 from .stores import MemoryStore, Store, store_from_url
@@ -79,34 +78,6 @@ def store_key_for(hash_key: bytes, sid: str) -> str:
     """
     digest = hashlib.blake2b(sid.encode(), key=hash_key, digest_size=24).hexdigest()
     return "{" + sid[:8] + "}" + digest
-
-
-_MISSING: t.Any = object()
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
-_SCALARS: dict[type, Callable[[t.Any], str]] = {
-    str: _encode_str,
-    int: int.__repr__,
-    bool: lambda value: "true" if value else "false",
-    type(None): lambda value: "null",
-}
-
-
-def _dump_fast(serializer: TaggedJSONSerializer, value: t.Any) -> str:
-    """What ``serializer.dumps(value)`` returns, faster for scalars."""
-    scalar = _SCALARS.get(type(value))
-    if scalar is not None:
-        return scalar(value)
-    return _encode(serializer.tag(value))
-
-
-def _loads_or_missing(loads: Callable[[str], t.Any], text: str) -> t.Any:
-    """One stored value, or _MISSING (logged) when it is not valid tagged JSON."""
-    try:
-        return loads(text)
-    except ValueError:
-        logger.warning("session value dropped: it is not valid tagged JSON")
-        return _MISSING
 
 
 class _IdKey(t.NamedTuple):
@@ -159,7 +130,7 @@ class ServerSideSession(SecureCookieSession):
     # under that key's hash, so a re-sent cookie must be signed with it too.
     _id_key: _IdKey | None = None
     _fetch: Callable[[], Mapping[str, str] | Ended | None] | None = None
-    _loads: Callable[[str], t.Any] | None = None
+    _serializer: t.Any = None
     new = True
     _loaded = True  # a new session has nothing to load
     _from_store = False  # loaded, and found in the store
@@ -184,7 +155,7 @@ class ServerSideSession(SecureCookieSession):
         sid: str,
         store_key: str,
         fetch: Callable[[], Mapping[str, str] | Ended | None],
-        loads: Callable[[str], t.Any],
+        serializer: t.Any,
         opened_at: float,
         id_key: _IdKey | None = None,
     ) -> ServerSideSession:
@@ -198,7 +169,7 @@ class ServerSideSession(SecureCookieSession):
         session._sid = sid
         session._store_key = session._opened_key = store_key
         session._fetch = fetch
-        session._loads = loads
+        session._serializer = serializer
         session._opened_at = opened_at
         session._id_key = id_key
         session.new = False
@@ -260,21 +231,9 @@ class ServerSideSession(SecureCookieSession):
         self._from_store = True
         if not fields:
             return
-        loads = self._loads
-        assert loads is not None
-        names = list(fields)
-        # One parse for all values (each is a JSON text): a JSON array of them.
-        try:
-            values = loads("[" + ",".join(fields.values()) + "]")
-            if len(values) != len(names):  # a corrupt value holding a comma
-                raise ValueError("stored values do not match their keys")
-        except ValueError:
-            values = [_loads_or_missing(loads, text) for text in fields.values()]
         touched = self._touched
-        for name, value in zip(names, values, strict=True):
-            if touched and name in touched:
-                continue  # changed in this request before the first read: ours wins
-            if value is not _MISSING:
+        for name, value in load_fields(self._serializer, fields).items():
+            if not (touched and name in touched):  # changed here before the first read: ours wins
                 dict.__setitem__(self, name, value)
 
     def _become_fresh(self) -> None:
@@ -528,7 +487,6 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         value = self.get_session_cookie(app, request)
         if not value:
             return self.session_class()
-        loads = self.serializer.loads
         id_keys = self.get_id_keys(app)
         assert id_keys is not None
         for index, id_key in enumerate(id_keys):
@@ -543,7 +501,7 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             fetch = partial(self.store.load, store_key, touch)
             fallback = id_key if index else None
             return self.session_class.from_cookie(
-                sid, store_key, fetch, loads, time.time(), fallback
+                sid, store_key, fetch, self.serializer, time.time(), fallback
             )
         # Forged, or another app's cookie: a fresh session; the value is never logged.
         logger.debug("session id cookie rejected")
@@ -585,7 +543,7 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         # the first store call: a rename or end done for a save that then
         # fails would leave the client with a dead cookie and no new one.
         values, deleted = session._changes()
-        fields = self.dump_fields(values)
+        fields = dump_fields(self.serializer, values)
         check_fields(fields, deleted)
         signer = self._write(app, session, current, values, fields, deleted, refresh)
         if signer == "delete":
@@ -660,25 +618,6 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         a fresh session.
         """
         return session._opened_at < ended.at + self.store.end_grace
-
-    def dump_fields(self, values: Mapping[str, t.Any]) -> dict[str, str]:
-        """Each value as its own tagged-JSON text (a store field)."""
-        serializer = self.serializer
-        if type(serializer) is TaggedJSONSerializer:
-            # serializer.dumps tags and runs the general encoder: a scalar (most
-            # session values) needs neither, and is written by its own encoder.
-            try:
-                return {name: _dump_fast(serializer, value) for name, value in values.items()}
-            except TypeError:
-                pass  # dumps names the part that cannot be stored
-        fields = {}
-        for name, value in values.items():
-            try:
-                fields[name] = serializer.dumps(value)
-            except TypeError:
-                serializer.dumps({name: value})  # raises, naming session['name'][...]
-                raise
-        return fields
 
     def _create(
         self,
