@@ -7,7 +7,7 @@ import re
 import threading
 import typing as t
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
@@ -43,16 +43,16 @@ class CountingStore(Store):
         self.touches.append(touch)
         return self.inner.load(key, touch)
 
-    def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
+    def _create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
         self.calls["create"] += 1
         return self.inner.create(key, fields, lifetime)
 
-    def apply(
+    def _apply(
         self,
         key: str,
         set_fields: Mapping[str, str],
-        delete_fields: Iterable[str],
-        lifetime: int | None = None,
+        delete_fields: tuple[str, ...],
+        lifetime: int | None,
     ) -> bool | Ended:
         self.calls["apply"] += 1
         return self.inner.apply(key, set_fields, delete_fields, lifetime)
