@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 import webtest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from wsgi_sessions import (
     ServerSideSession,
@@ -21,6 +23,7 @@ from wsgi_sessions import (
     get_session,
 )
 from wsgi_sessions.server import store_key_for
+from wsgi_sessions.sessions import NullSession
 from wsgi_sessions.stores import MemoryStore, Store
 from wsgi_sessions.stores.base import Ended
 
@@ -484,9 +487,17 @@ def test_idle_lifetime_sets_the_store_lifetime() -> None:
 
 
 def test_without_a_secret_key_the_session_is_a_null_session() -> None:
-    app = webtest.TestApp(SessionMiddleware(view, {"store": "memory://"}))
-    with pytest.raises(AssertionError):
-        app.get("/dump")  # the view asserts it got a ServerSideSession
+    seen: list[object] = []
+
+    def app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        seen.append(get_session(environ))
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(app, {"store": "memory://"})
+    response = webtest.TestApp(middleware).get("/")
+    assert [type(session) for session in seen] == [NullSession]
+    assert "Set-Cookie" not in response.headers
 
 
 # -- concurrency through the interface (real threads) -----------------------------------
@@ -886,6 +897,52 @@ def test_a_changed_permanent_session_gets_its_cookie_expiry_pushed(store: Store)
     response = app.get("/read-set", {"b": "2"})
     assert "Expires=" in response.headers["Set-Cookie"]
     assert response.headers["Vary"] == "Cookie"
+
+
+READS: dict[str, t.Callable[[t.Any], t.Any]] = {
+    "getitem": lambda s: s["a"],
+    "get": lambda s: s.get("a"),
+    "contains": lambda s: "a" in s,
+    "len": len,
+    "bool": bool,
+    "iter": list,
+    "keys": lambda s: list(s.keys()),
+    "values": lambda s: list(s.values()),
+    "items": lambda s: dict(s.items()),
+    "copy": lambda s: s.copy(),
+    "eq": lambda s: s == {"a": 1},
+    "ne": lambda s: s != {"a": 1},
+    "reversed": lambda s: list(reversed(s)),
+    "or": lambda s: s | {},
+    "setdefault": lambda s: s.setdefault("a", 2),
+    "permanent": lambda s: s.permanent,
+    "as_dict": lambda s: s.as_dict(),
+    "is_empty": lambda s: s.is_empty(),
+    "pop": lambda s: s.pop("a"),
+    "csrf_token": lambda s: s.csrf_token(),
+}
+
+
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+def test_each_read_path_loads_a_session_opened_from_a_cookie(
+    read: t.Callable[[t.Any], t.Any],
+) -> None:
+    store = CountingStore(MemoryStore())
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"a": "1"}))
+    assert cookie is not None
+    key = store_key_for(hash_key(), sid_of(cookie))
+    store.apply(key, {"a": "1"}, [])  # the int 1
+    interface = app.app.session_interface
+    request = Request(EnvironBuilder(headers={"Cookie": f"session={cookie}"}).get_environ())
+    session = interface.open_session(app.app, request)
+    store.calls.clear()
+    session["blind"] = "write"  # a write needs no load...
+    assert store.calls == {}
+    read(session)  # ...a read loads, once
+    assert store.calls == {"load": 1}
+    assert session.accessed
+    assert dict.get(session, "a", 1) == 1 and dict.get(session, "blind") == "write"
 
 
 def test_every_read_loads_the_session_first(store: Store) -> None:
