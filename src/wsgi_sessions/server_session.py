@@ -1,10 +1,7 @@
-"""The server-side session: a dict loaded from the store on its first read, and
-the plan of its save.
-
-The session knows what happened to it in this request (what was read, set,
-deleted, regenerated, invalidated) and turns that into a :class:`SavePlan`;
-:class:`~wsgi_sessions.server.ServerSideSessionInterface` runs the plan against
-the store and writes the cookie. Here until ``sessions.py`` can take it.
+"""The server-side session, loaded from the store on its first read, and its
+save plan: the session knows what this request did to it and turns that into
+a :class:`SavePlan`, which :class:`~wsgi_sessions.server.ServerSideSessionInterface`
+runs against the store. (Its own module until ``sessions.py`` can take it.)
 """
 
 from __future__ import annotations
@@ -51,7 +48,7 @@ class SavePlan(t.NamedTuple):
     key: str | None
     set_fields: Mapping[str, str]
     delete_fields: tuple[str, ...]
-    #: The lifetime to write with them; None keeps the record's own.
+    #: Written with the permanent lifetime or not; None keeps the record's own.
     permanent: bool | None
     #: Nothing to write, and a permanent session was read: push its expiry
     #: forward, re-sending the cookie only if the id is still live.
@@ -106,9 +103,8 @@ class ServerSideSession(SecureCookieSession):
     _rename_from: str | None = None  # store key to rename (regenerate)
     _store_error: SessionStoreError | None = None
     _opened_at: float = 0.0  # when the cookie's id was read (epoch seconds)
-    # key -> True (set here) or False (deleted here): what to write. The shared
-    # empty default is never written to (see _touched_for_write): most requests
-    # write nothing and need no dict of their own.
+    # key -> True (set here) or False (deleted here). The shared empty default
+    # is never written to (_touched_for_write): most requests write nothing.
     _touched: dict[str, bool] = _NOTHING_TOUCHED
     # The app set `modified = True` itself. Not the inherited flag: a write
     # that changes nothing (popping a missing key) sets that one too, and
