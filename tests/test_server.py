@@ -934,7 +934,7 @@ def test_each_read_path_loads_a_session_opened_from_a_cookie(
     key = store_key_for(hash_key(), sid_of(cookie))
     store.apply(key, {"a": "1"}, [])  # the int 1
     interface = app.app.session_interface
-    request = Request(EnvironBuilder(headers={"Cookie": f"session={cookie}"}).get_environ())
+    request = Request(EnvironBuilder(headers=[("Cookie", f"session={cookie}")]).get_environ())
     session = interface.open_session(app.app, request)
     store.calls.clear()
     session["blind"] = "write"  # a write needs no load...

@@ -96,7 +96,7 @@ def test_sqlite_writers_in_separate_processes_lose_nothing(tmp_path: Path) -> No
         process.join(120)
     assert [process.exitcode for process in processes] == [0, 0, 0, 0]
     fields = store.load(KEY)
-    assert fields is not None
+    assert isinstance(fields, dict)
     assert len(fields) == 1 + 4 * 25
     assert fields["p3-24"] == "24"
 
