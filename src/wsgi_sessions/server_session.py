@@ -81,7 +81,8 @@ class ServerSideSession(SecureCookieSession):
 
     The load hangs on one hook: every read marks the session :attr:`accessed`
     before it looks at the dict (a rule of :class:`SecureCookieSession`), and
-    marking it loads. Writes mark it without loading (a blind write).
+    marking it loads (so does ``accessed = True`` set by hand). Writes mark it
+    without loading (a blind write).
     """
 
     # Defaults for a session created in this request (most anonymous requests).
