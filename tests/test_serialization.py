@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
@@ -14,7 +15,7 @@ from flask.json.tag import TaggedJSONSerializer as FlaskTaggedJSONSerializer
 from markupsafe import Markup
 
 from wsgi_sessions import TaggedJSONSerializer
-from wsgi_sessions.serialization import JSONTag
+from wsgi_sessions.serialization import JSONTag, dump_fields, load_fields
 
 UTC_SECOND = datetime(2024, 2, 29, 23, 59, 58, tzinfo=timezone.utc)
 
@@ -171,3 +172,48 @@ def test_we_read_flasks(value: t.Any) -> None:
 def test_same_bytes_as_flask() -> None:
     session = {"all": list(WIRE_VALUES.values()), "_permanent": True}
     assert TaggedJSONSerializer().dumps(session) == FlaskTaggedJSONSerializer().dumps(session)
+
+
+# -- per-field values (server-side stores) -------------------------------------------
+
+FIELD_VALUES = ["x", 'é"\\\u2028', "", 0, -5, 10**30, True, False, None, 1.5, float("inf")]
+
+
+@pytest.mark.parametrize(
+    "value", [*FIELD_VALUES, [1, "a"], {"a": (1, 2)}, b"x", UTC_SECOND, Markup("<b>")]
+)
+def test_a_field_is_what_dumps_writes_and_reads_back(value: t.Any) -> None:
+    serializer = TaggedJSONSerializer()
+    fields = dump_fields(serializer, {"k": value})
+    assert fields == {"k": serializer.dumps(value)}
+    assert fields["k"] == FlaskTaggedJSONSerializer().dumps(value)
+    assert load_fields(serializer, fields) == {"k": value}
+
+
+def test_a_plain_value_is_written_as_the_general_encoder_writes_it() -> None:
+    for value in FIELD_VALUES:
+        assert TaggedJSONSerializer().dumps(value) == json.dumps(value, separators=(",", ":"))
+
+
+def test_fields_that_parse_only_when_joined_are_each_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fields = {"ok": "1", "x": "[1", "y": "2]", "z": "3,4", "spaced": ' "s" '}
+    assert load_fields(TaggedJSONSerializer(), fields) == {"ok": 1, "spaced": "s"}
+    assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 3
+
+
+def test_an_unstorable_field_names_its_place() -> None:
+    with pytest.raises(TypeError, match=r"session\['cart'\]\[1\]"):
+        dump_fields(TaggedJSONSerializer(), {"ok": 1, "cart": [1, object()]})
+
+
+@pytest.mark.parametrize("text", ["", " ", "1 2", "[1,", '"a', "{}x", " [1]"])
+def test_loads_refuses_and_accepts_what_json_does(text: str) -> None:
+    try:
+        expected = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            TaggedJSONSerializer().loads(text)
+    else:
+        assert TaggedJSONSerializer().loads(text) == expected

@@ -10,25 +10,47 @@ Anything else is a :class:`TypeError` that names where in the session the value
 sits. JSON would otherwise turn a ``set`` into an error deep inside ``json`` and
 an ``IntEnum`` or a dict with integer keys into something else without a word;
 a session should give back what was put in, or refuse it.
+
+Server-side stores keep each session key as its own field, so the same format
+is used per value: :func:`dump_fields` and :func:`load_fields`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import typing as t
 from base64 import b64decode, b64encode
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from json.scanner import make_scanner
 from uuid import UUID
 
 from werkzeug.http import http_date, parse_date
 
-__all__ = ["JSONTag", "TaggedJSONSerializer", "session_json_serializer"]
+__all__ = [
+    "JSONTag",
+    "TaggedJSONSerializer",
+    "dump_fields",
+    "load_fields",
+    "session_json_serializer",
+]
 
-# Exact types that JSON carries unchanged. Subclasses (``Markup``, enums) are not
-# in here on purpose: they would come back as their base type.
-_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+logger = logging.getLogger("wsgi_sessions")
+
 # What json.dumps(obj, separators=(",", ":")) uses, without building it per call.
 _COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"))
+# Exact types that JSON carries unchanged, each with the encoder that writes it
+# as the general encoder would (float: the general one, for NaN and infinity).
+# Subclasses (``Markup``, enums) are not in here on purpose: they would come
+# back as their base type.
+_PLAIN_TYPES: dict[type, Callable[[t.Any], str]] = {
+    str: json.encoder.encode_basestring_ascii,
+    int: int.__repr__,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+    float: _COMPACT_ENCODER.encode,
+}
 
 
 class JSONTag:
@@ -171,6 +193,11 @@ class TaggedJSONSerializer:
         # Built once: json.loads/json.dumps with any option build a new decoder
         # or encoder per call, a microsecond on a cookie of a few keys.
         self._decoder = json.JSONDecoder(object_hook=self.untag)
+        # The scanner decode() runs after two whitespace regexes, which cost
+        # more than parsing a short value.
+        self._scan: Callable[[str, int], tuple[t.Any, int]] = make_scanner(
+            self._decoder  # type: ignore[arg-type]  # typeshed's signature is wrong
+        )
 
     def register(
         self, tag_class: type[JSONTag], force: bool = False, index: int | None = None
@@ -228,6 +255,9 @@ class TaggedJSONSerializer:
         A value that cannot be stored is a :class:`TypeError` naming its place,
         e.g. ``session['cart'][2]``, so the fix is obvious from the message.
         """
+        plain = _PLAIN_TYPES.get(type(value))
+        if plain is not None:  # most values of a server-side session
+            return plain(value)
         try:
             tagged = self.tag(value)
         except TypeError as exc:
@@ -242,7 +272,58 @@ class TaggedJSONSerializer:
         """Parse tagged JSON; tags are undone bottom-up as objects are decoded."""
         if type(value) is not str:  # bytes: json.loads detects their encoding
             return json.loads(value, object_hook=self.untag)
-        return self._decoder.decode(value)
+        try:
+            result, end = self._scan(value, 0)
+        except StopIteration:  # whitespace first, or nothing: decode() says which
+            return self._decoder.decode(value)
+        if end != len(value):  # whitespace or more after the value
+            return self._decoder.decode(value)
+        return result
+
+
+def dump_fields(serializer: t.Any, values: Mapping[str, t.Any]) -> dict[str, str]:
+    """Each value as its own text (a store field), by ``serializer.dumps``.
+
+    A value that cannot be stored is a :class:`TypeError` naming its place in
+    the session (``session['cart'][2]``), as for a whole cookie payload.
+    """
+    dumps = serializer.dumps
+    fields = {}
+    for name, value in values.items():
+        try:
+            fields[name] = dumps(value)
+        except TypeError:
+            dumps({name: value})  # raises, naming session['name'][...]
+            raise
+    return fields
+
+
+def load_fields(serializer: t.Any, fields: Mapping[str, str]) -> dict[str, t.Any]:
+    """Each stored field parsed on its own by ``serializer.loads``.
+
+    One by one, never joined into one JSON array: stored texts that are not
+    JSON alone could then parse as parts of each other. A value that does not
+    parse is left out (and logged), so the rest of the session still loads.
+    """
+    loads = serializer.loads
+    # Our serializer's scanner, called here: half the time of loads() per
+    # value, which matters in a session of hundreds of keys.
+    scan = serializer._scan if type(serializer) is TaggedJSONSerializer else None
+    values = {}
+    for name, text in fields.items():
+        if scan is not None:
+            try:
+                value, end = scan(text, 0)
+            except (StopIteration, ValueError):
+                end = -1
+            if end == len(text):
+                values[name] = value
+                continue
+        try:  # anything else, or to report what is wrong
+            values[name] = loads(text)
+        except ValueError:
+            logger.warning("session value dropped: it is not valid tagged JSON")
+    return values
 
 
 def _find_unstorable(serializer: TaggedJSONSerializer, value: t.Any) -> tuple[str, str]:

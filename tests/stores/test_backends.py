@@ -17,6 +17,9 @@ from wsgi_sessions.errors import SessionStoreError
 from wsgi_sessions.stores import MemoryStore, SQLiteStore, store_from_url
 from wsgi_sessions.stores.base import Ended
 
+if t.TYPE_CHECKING:
+    from .conftest import Clock
+
 KEY = "{backend1}session"
 
 
@@ -93,7 +96,7 @@ def test_sqlite_writers_in_separate_processes_lose_nothing(tmp_path: Path) -> No
         process.join(120)
     assert [process.exitcode for process in processes] == [0, 0, 0, 0]
     fields = store.load(KEY)
-    assert fields is not None
+    assert isinstance(fields, dict)
     assert len(fields) == 1 + 4 * 25
     assert fields["p3-24"] == "24"
 
@@ -154,11 +157,13 @@ def test_a_regenerated_session_stays_in_its_hash_slot(redis_url: str, redis_pref
 # -- MemoryStore: bounded -------------------------------------------------------------------
 
 
-def test_memory_store_reclaims_expired_records_without_looking_them_up() -> None:
-    store = MemoryStore()
+def test_memory_store_reclaims_expired_records_without_looking_them_up(
+    fake_clock: Clock,
+) -> None:
+    store = MemoryStore(clock=fake_clock)
     for i in range(3000):
         store.create(f"{{expired}}{i}", {"a": "1"}, 1)
-    time.sleep(1.1)
+    fake_clock.advance(1.1)
     for i in range(3000):  # new sessions only: no lookup of an expired key
         store.create(f"{{live}}{i}", {"a": "1"}, 60)
     assert len(store) <= 3000 + 1024  # at most one sweep's worth of inserts unswept

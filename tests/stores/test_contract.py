@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
-import time
+import typing as t
 
 import pytest
 
 from wsgi_sessions.stores import Store
 from wsgi_sessions.stores.base import MAX_SUCCESSORS, Ended
+
+if t.TYPE_CHECKING:
+    from .conftest import Clock
 
 KEY = "{fam00001}record"
 
@@ -47,15 +50,15 @@ def test_apply_never_creates(store: Store) -> None:
     assert store.load(KEY) is None
 
 
-def test_an_ended_record_stays_ended(store: Store, other_store: Store) -> None:
+def test_an_ended_record_stays_ended(store: Store, other_store: Store, clock: Clock) -> None:
     store.create(KEY, {"a": "1"}, 60)
-    before = time.time()
+    before = clock()
     assert other_store.end(KEY) is True
     assert store.end(KEY) is False
     ended = store.apply(KEY, {"a": "2"}, [])
     assert isinstance(ended, Ended)
     assert not ended  # falsy: nothing was written
-    assert before <= ended.at <= time.time()
+    assert before <= ended.at <= clock()
     assert store.touch(KEY) is False
     assert store.load(KEY) == ended
     assert store.load(KEY, touch=True) == ended
@@ -137,21 +140,23 @@ def test_rename_after_end_is_refused(store: Store, other_store: Store) -> None:
     assert store.load("{fam00001}new") is None
 
 
-def test_an_ended_marker_outlives_the_grace_only_as_long_as_the_record(store: Store) -> None:
+def test_an_ended_marker_outlives_the_grace_only_as_long_as_the_record(
+    store: Store, clock: Clock
+) -> None:
     store.end_grace = 1
     store.create(KEY, {"a": "1"}, 3)
     store.end(KEY)
-    time.sleep(1.3)  # past the grace, not past the record's own expiry
+    clock.advance(1.3)  # past the grace, not past the record's own expiry
     assert isinstance(store.load(KEY), Ended)
-    time.sleep(2.0)  # past the record's expiry
+    clock.advance(2.0)  # past the record's expiry
     assert store.load(KEY) is None
 
 
-def test_an_ended_marker_lasts_at_least_the_grace(store: Store) -> None:
+def test_an_ended_marker_lasts_at_least_the_grace(store: Store, clock: Clock) -> None:
     store.end_grace = 3
     store.create(KEY, {"a": "1"}, 1)
     store.end(KEY)
-    time.sleep(1.3)  # past the record's own expiry, within the grace
+    clock.advance(1.3)  # past the record's own expiry, within the grace
     assert isinstance(store.load(KEY), Ended)
 
 
@@ -193,12 +198,12 @@ def test_unicode_fields_and_values(store: Store) -> None:
     assert store.load(KEY) == {"ключ": '"значение ✓"', "emoji 🍪": '"yes"'}
 
 
-# -- expiry (real time; lifetimes of a second or two) ---------------------------------
+# -- expiry (lifetimes of a second or two; real time only for Redis) ------------------
 
 
-def test_an_expired_record_is_absent_to_every_operation(store: Store) -> None:
+def test_an_expired_record_is_absent_to_every_operation(store: Store, clock: Clock) -> None:
     store.create(KEY, {"a": "1"}, 1)
-    time.sleep(1.3)
+    clock.advance(1.3)
     assert store.load(KEY) is None
     assert store.apply(KEY, {"a": "2"}, []) is False
     assert store.touch(KEY) is False
@@ -208,26 +213,26 @@ def test_an_expired_record_is_absent_to_every_operation(store: Store) -> None:
     assert store.load(KEY) == {"b": "1"}
 
 
-def test_load_with_touch_pushes_the_expiry_forward(store: Store) -> None:
+def test_load_with_touch_pushes_the_expiry_forward(store: Store, clock: Clock) -> None:
     store.create(KEY, {"a": "1"}, 2)
-    time.sleep(1.3)
+    clock.advance(1.3)
     assert store.load(KEY, touch=True) == {"a": "1"}
-    time.sleep(1.3)  # 2.6 s after creation: alive only because of the touch
+    clock.advance(1.3)  # 2.6 s after creation: alive only because of the touch
     assert store.load(KEY) == {"a": "1"}
 
 
-def test_load_without_touch_does_not(store: Store) -> None:
+def test_load_without_touch_does_not(store: Store, clock: Clock) -> None:
     store.create(KEY, {"a": "1"}, 2)
-    time.sleep(1.3)
+    clock.advance(1.3)
     assert store.load(KEY) == {"a": "1"}
-    time.sleep(1.3)
+    clock.advance(1.3)
     assert store.load(KEY) is None
 
 
-def test_apply_with_a_new_lifetime(store: Store) -> None:
+def test_apply_with_a_new_lifetime(store: Store, clock: Clock) -> None:
     store.create(KEY, {"a": "1"}, 1)
     assert store.apply(KEY, {"_permanent": "true"}, [], lifetime=60)
-    time.sleep(1.3)
+    clock.advance(1.3)
     assert store.load(KEY) == {"a": "1", "_permanent": "true"}
     # Without a lifetime, the record keeps the one it has.
     assert store.apply(KEY, {"b": "2"}, [])
@@ -235,11 +240,11 @@ def test_apply_with_a_new_lifetime(store: Store) -> None:
     assert store.load(KEY) == {"a": "1", "_permanent": "true", "b": "2"}
 
 
-def test_purge_expired(store: Store) -> None:
+def test_purge_expired(store: Store, clock: Clock) -> None:
     store.create("{fam00001}short1", {"a": "1"}, 1)
     store.create("{fam00002}short2", {"a": "1"}, 1)
     store.create("{fam00003}long", {"a": "1"}, 60)
-    time.sleep(1.3)
+    clock.advance(1.3)
     purged = store.purge_expired()
     # Redis expires keys by itself and reports nothing to purge.
     assert purged == (0 if type(store).__name__ == "RedisStore" else 2)

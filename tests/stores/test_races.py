@@ -151,7 +151,7 @@ class SessionRaces(RuleBasedStateMachine):
     @precondition(lambda self: len(self.requests) < MAX_OPEN)
     @rule()
     def open_request(self) -> None:
-        headers = {"Cookie": f"session={self.browser}"} if self.browser else {}
+        headers = [("Cookie", f"session={self.browser}")] if self.browser else []
         request = Request(EnvironBuilder(headers=headers).get_environ())
         session = self.interface.open_session(self.app, request)
         assert isinstance(session, ServerSideSession)

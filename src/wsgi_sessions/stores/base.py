@@ -26,16 +26,36 @@ shared stores, across processes and machines):
   dropped, so whoever planted that id cannot write into the logged-in session).
 - :meth:`~Store.end` ends the record and every record renamed from it, however
   the rename and the end interleave.
+
+Why markers, and not just deleting: a request that opened the session before
+its logout or login may save long after it, and must then be told "ended"
+(its writes are dropped), not "absent" (it would start a fresh session) nor
+be let through to the renamed record (whoever planted the old id would write
+into the logged-in session). A marker after a rename names its *successor*,
+so that a logout that opened the old id still ends the session it became.
+Every backend's :meth:`~Store.end` follows successors with the same loop, in
+one atomic step::
+
+    for _ in range(MAX_SUCCESSORS + 1):
+        record = the unexpired record or marker at key
+        if there is none: return False
+        if it is a live record: end it; return True
+        if it names no successor: return False
+        key = its successor
+    return False
 """
 
 from __future__ import annotations
 
 import abc
-import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["MAX_SUCCESSORS", "Ended", "Store", "check_fields"]
+
+#: The time source of a store (epoch seconds); ``time.time`` unless a test
+#: passes one it can move.
+Clock = Callable[[], float]
 
 #: How many renames :meth:`Store.end` follows from an ended key to end its
 #: successors (a session regenerated that many times within its lifetime).
@@ -58,7 +78,11 @@ class Ended:
 
 
 class Store(abc.ABC):
-    """Base class of the session stores. Subclasses implement every method."""
+    """Base class of the session stores.
+
+    Subclasses implement every abstract method: :meth:`_create` and
+    :meth:`_apply` receive field names already checked (:func:`check_fields`).
+    """
 
     #: Seconds an ended marker lives at least, even when the record it
     #: replaces would have expired sooner.
@@ -71,7 +95,6 @@ class Store(abc.ABC):
         With ``touch``, push the expiry forward by the record's lifetime in the
         same atomic step (one round trip)."""
 
-    @abc.abstractmethod
     def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
         """Insert a new record; False, changing nothing, if a live record or an
         ended marker is there.
@@ -80,8 +103,9 @@ class Store(abc.ABC):
         same session. ``lifetime`` is in seconds; the record expires that long
         after its last write or touch.
         """
+        check_fields(fields)
+        return self._create(key, fields, lifetime)
 
-    @abc.abstractmethod
     def apply(
         self,
         key: str,
@@ -95,12 +119,29 @@ class Store(abc.ABC):
         True if applied. Otherwise nothing is written, so an ended session is
         never resurrected: :class:`Ended` if it was ended or renamed away (the
         write is dropped, not forwarded), False if there is no record."""
+        delete_fields = tuple(delete_fields)
+        check_fields(set_fields, delete_fields)
+        return self._apply(key, set_fields, delete_fields, lifetime)
+
+    @abc.abstractmethod
+    def _create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
+        """:meth:`create`, in one atomic step."""
+
+    @abc.abstractmethod
+    def _apply(
+        self,
+        key: str,
+        set_fields: Mapping[str, str],
+        delete_fields: tuple[str, ...],
+        lifetime: int | None,
+    ) -> bool | Ended:
+        """:meth:`apply`, in one atomic step."""
 
     @abc.abstractmethod
     def end(self, key: str) -> bool:
-        """End the record at ``key`` and every record renamed from it (up to
-        :data:`MAX_SUCCESSORS` renames), leaving ended markers; whether a live
-        record was ended."""
+        """End the live record that ``key`` is or was renamed to (following up
+        to :data:`MAX_SUCCESSORS` successors, with the loop in the module
+        docstring), leaving an ended marker; whether a live record was ended."""
 
     @abc.abstractmethod
     def rename(self, old_key: str, new_key: str) -> bool | Ended:
@@ -127,8 +168,11 @@ class Store(abc.ABC):
 def check_fields(*groups: Iterable[str]) -> None:
     """Refuse field names the stores reserve for their own bookkeeping, to
     set or to delete (each group read once)."""
-    for name in itertools.chain(*groups):
-        if not isinstance(name, str):
-            raise TypeError(f"session keys must be str, got {type(name).__name__}")
-        if name.startswith("\x00"):
-            raise ValueError("session keys starting with NUL are reserved for the store")
+    for group in groups:
+        for name in group:
+            if type(name) is str and name[:1] != "\x00":
+                continue  # on every save: the plain test first
+            if not isinstance(name, str):
+                raise TypeError(f"session keys must be str, got {type(name).__name__}")
+            if name.startswith("\x00"):
+                raise ValueError("session keys starting with NUL are reserved for the store")

@@ -6,10 +6,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .base import MAX_SUCCESSORS, Ended, Store, check_fields
+from .base import MAX_SUCCESSORS, Clock, Ended, Store
 
 __all__ = ["MemoryStore"]
 
@@ -37,9 +37,12 @@ class MemoryStore(Store):
     swept out once the inserts since the last sweep reach half the records held
     (amortised O(1) per insert), and beyond ``max_sessions`` records the least
     recently used one is evicted (its user is logged out; a warning says so once).
+
+    ``clock`` gives the time (epoch seconds) for expiry and ended markers; a
+    test passes one it can move instead of sleeping.
     """
 
-    def __init__(self, *, max_sessions: int = 10_000) -> None:
+    def __init__(self, *, max_sessions: int = 10_000, clock: Clock = time.time) -> None:
         if isinstance(max_sessions, bool) or not isinstance(max_sessions, int):
             raise TypeError(
                 f"MemoryStore max_sessions must be an int, got {type(max_sessions).__name__}"
@@ -47,6 +50,7 @@ class MemoryStore(Store):
         if max_sessions < 1:
             raise ValueError(f"MemoryStore max_sessions must be at least 1, got {max_sessions}")
         self.max_sessions = max_sessions
+        self.clock = clock
         # Least recently used first: every lookup of a key moves it to the end.
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._lock = threading.Lock()
@@ -106,7 +110,7 @@ class MemoryStore(Store):
         record.expires_at = max(record.expires_at, now + self.end_grace)
 
     def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             record = self._live(key, now)
             if record is None or isinstance(record, Ended):
@@ -115,25 +119,22 @@ class MemoryStore(Store):
                 record.expires_at = now + record.lifetime
             return dict(record.fields)
 
-    def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
-        check_fields(fields)
-        now = time.time()
+    def _create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
+        now = self.clock()
         with self._lock:
             if self._get(key, now) is not None:
                 return False
             self._insert(key, _Record(dict(fields), lifetime, now + lifetime), now)
             return True
 
-    def apply(
+    def _apply(
         self,
         key: str,
         set_fields: Mapping[str, str],
-        delete_fields: Iterable[str],
-        lifetime: int | None = None,
+        delete_fields: tuple[str, ...],
+        lifetime: int | None,
     ) -> bool | Ended:
-        delete_fields = tuple(delete_fields)
-        check_fields(set_fields, delete_fields)
-        now = time.time()
+        now = self.clock()
         with self._lock:
             record = self._live(key, now)
             if record is None:
@@ -149,21 +150,22 @@ class MemoryStore(Store):
             return True
 
     def end(self, key: str) -> bool:
-        now = time.time()
+        now = self.clock()
         with self._lock:
-            record = self._get(key, now)
             for _ in range(MAX_SUCCESSORS + 1):
+                record = self._get(key, now)
                 if record is None:
                     return False
                 if record.ended_at is None:
                     self._end(record, now)
                     return True
-                successor = record.successor
-                record = None if successor is None else self._get(successor, now)
+                if record.successor is None:
+                    return False
+                key = record.successor
             return False
 
     def rename(self, old_key: str, new_key: str) -> bool | Ended:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             record = self._live(old_key, now)
             if record is None:
@@ -176,7 +178,7 @@ class MemoryStore(Store):
             return True
 
     def touch(self, key: str) -> bool:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             record = self._live(key, now)
             if record is None or isinstance(record, Ended):
@@ -186,4 +188,4 @@ class MemoryStore(Store):
 
     def purge_expired(self) -> int:
         with self._lock:
-            return self._sweep(time.time())
+            return self._sweep(self.clock())

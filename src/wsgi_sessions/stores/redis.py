@@ -15,10 +15,10 @@ import json
 import logging
 import time
 import typing as t
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from ..errors import SessionStoreError
-from .base import MAX_SUCCESSORS, Ended, Store, check_fields
+from .base import MAX_SUCCESSORS, Clock, Ended, Store
 
 if t.TYPE_CHECKING:  # pragma: no cover
     import redis
@@ -82,20 +82,21 @@ return 1
 """
 
 # KEYS[1] session; ARGV: now, grace seconds, how many successors to follow.
-# Follows renames (successors share the hash tag, so the slot) to the live
-# session and ends it: 1 if one was ended.
+# The loop of Store.end (successors share the hash tag, so the slot): 1 if a
+# live session was ended.
 _END = """
 local key = KEYS[1]
 for _ = 0, tonumber(ARGV[3]) do
   local state = redis.call('HMGET', key, '\\0l', '\\0e', '\\0s')
-  if state[1] and not state[2] then
+  if not state[1] and not state[2] then return 0 end -- none
+  if not state[2] then -- live: end it
     local ttl = math.max(redis.call('PTTL', key), tonumber(ARGV[2]) * 1000)
     redis.call('DEL', key)
     redis.call('HSET', key, '\\0e', ARGV[1])
     redis.call('PEXPIRE', key, ttl)
     return 1
   end
-  if not state[3] then return 0 end
+  if not state[3] then return 0 end -- a marker with no successor
   key = state[3]
 end
 return 0
@@ -153,6 +154,9 @@ class RedisStore(Store):
     built from a URL gets short timeouts (``socket_timeout``, 2 s by default)
     so that a hung Redis becomes a 503 instead of a hung worker; a ready client
     without a socket timeout is logged as a warning at start-up.
+
+    Expiry runs on Redis's own clock (TTLs); ``clock`` only gives the time an
+    ended marker records.
     """
 
     def __init__(
@@ -161,6 +165,7 @@ class RedisStore(Store):
         *,
         prefix: str = "wsgi_sessions:",
         socket_timeout: float = 2.0,
+        clock: Clock = time.time,
     ) -> None:
         try:
             import redis as redis_module
@@ -169,7 +174,6 @@ class RedisStore(Store):
                 "RedisStore needs redis-py: pip install 'wsgi-sessions[redis]'"
             ) from None
         self._errors = (redis_module.RedisError,)
-        self._no_script = redis_module.exceptions.NoScriptError
         if isinstance(client, str):
             client = redis_module.Redis.from_url(
                 client, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
@@ -182,64 +186,65 @@ class RedisStore(Store):
             )
         self.client = client
         self.prefix = prefix
-        self._shas: dict[str, str] = {}
+        self.clock = clock
+        # Script objects run by SHA (one round trip), loading the script again
+        # when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+        self._scripts = {
+            operation: client.register_script(source)
+            for operation, source in (
+                ("load", _LOAD),
+                ("create", _CREATE),
+                ("apply", _APPLY),
+                ("end", _END),
+                ("rename", _RENAME),
+                ("touch", _TOUCH),
+            )
+        }
 
-    def _call(self, operation: str, script: str, keys: list[str], args: list[t.Any]) -> t.Any:
-        """Run a script by its SHA (one round trip), loading it the first time."""
-        client = self.client
+    def _call(self, operation: str, keys: list[str], args: list[t.Any]) -> t.Any:
         try:
-            sha = self._shas.get(script)
-            if sha is not None:
-                try:
-                    return client.evalsha(sha, len(keys), *keys, *args)
-                except self._no_script:
-                    pass  # the server restarted or flushed its scripts
-            sha = self._shas[script] = client.script_load(script)
-            return client.evalsha(sha, len(keys), *keys, *args)
+            return self._scripts[operation](keys, args)
         except self._errors as exc:
             raise _failed(operation, exc) from exc
 
     def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
-        reply = self._call("load", _LOAD, [self.prefix + key], ["1" if touch else "0"])
+        reply = self._call("load", [self.prefix + key], ["1" if touch else "0"])
         if reply is None:
             return None
         if reply[:1] == b"e":
             return Ended(float(reply[1:]))
         return json.loads(reply)  # type: ignore[no-any-return]
 
-    def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
-        check_fields(fields)
+    def _create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
         args: list[t.Any] = [lifetime]
         for item in fields.items():
             args.extend(item)
-        return bool(self._call("create", _CREATE, [self.prefix + key], args))
+        return bool(self._call("create", [self.prefix + key], args))
 
-    def apply(
+    def _apply(
         self,
         key: str,
         set_fields: Mapping[str, str],
-        delete_fields: Iterable[str],
-        lifetime: int | None = None,
+        delete_fields: tuple[str, ...],
+        lifetime: int | None,
     ) -> bool | Ended:
-        delete_fields = tuple(delete_fields)
-        check_fields(set_fields, delete_fields)
         args: list[t.Any] = ["" if lifetime is None else lifetime, len(set_fields)]
         for item in set_fields.items():
             args.extend(item)
         args.extend(delete_fields)
-        return _outcome(self._call("apply", _APPLY, [self.prefix + key], args))
+        return _outcome(self._call("apply", [self.prefix + key], args))
 
     def end(self, key: str) -> bool:
-        args = [repr(time.time()), self.end_grace, MAX_SUCCESSORS]
-        return bool(self._call("end", _END, [self.prefix + key], args))
+        args = [repr(self.clock()), self.end_grace, MAX_SUCCESSORS]
+        return bool(self._call("end", [self.prefix + key], args))
 
     def rename(self, old_key: str, new_key: str) -> bool | Ended:
         keys = [self.prefix + old_key, self.prefix + new_key]
-        args = [repr(time.time()), self.end_grace]
-        return _outcome(self._call("rename", _RENAME, keys, args))
+        args = [repr(self.clock()), self.end_grace]
+        return _outcome(self._call("rename", keys, args))
 
     def touch(self, key: str) -> bool:
-        return bool(self._call("touch", _TOUCH, [self.prefix + key], []))
+        return bool(self._call("touch", [self.prefix + key], []))
 
     def purge_expired(self) -> int:
         """Redis expires sessions by itself (TTL): nothing to purge. Redis is

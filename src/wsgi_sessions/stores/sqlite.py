@@ -10,11 +10,11 @@ import sqlite3
 import threading
 import time
 import typing as t
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from ..errors import SessionStoreError
-from .base import MAX_SUCCESSORS, Ended, Store, check_fields
+from .base import MAX_SUCCESSORS, Clock, Ended, Store
 
 __all__ = ["SQLiteStore"]
 
@@ -97,6 +97,9 @@ class SQLiteStore(Store):
     deleted or moved under a running app is a :class:`SessionStoreError` (503),
     never a new empty store. A connection that failed is reopened on the next
     call, so a fault that passes (a read-only file, a full disk) passes here too.
+
+    ``clock`` gives the time (epoch seconds) for expiry and ended markers; a
+    test passes one it can move instead of sleeping.
     """
 
     def __init__(
@@ -106,12 +109,14 @@ class SQLiteStore(Store):
         table: str = "wsgi_sessions",
         timeout: float = 5.0,
         create: bool = True,
+        clock: Clock = time.time,
     ) -> None:
         if not table.isidentifier():
             raise ValueError(f"SQLiteStore table must be an identifier, got {table!r}")
         self.path = os.fspath(path)
         self.table = table
         self.timeout = timeout
+        self.clock = clock
         self._local = threading.local()
         # The table name is checked above; everything else is a parameter.
         self._sql = {name: sql.format(table=table) for name, sql in _SQL.items()}
@@ -174,7 +179,7 @@ class SQLiteStore(Store):
         return self._run(operation, run)
 
     def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
-        now = time.time()
+        now = self.clock()
         if touch:
             # fetchall: a RETURNING statement only finishes when read to the end
             rows = self._run(
@@ -189,26 +194,23 @@ class SQLiteStore(Store):
             return Ended(row[1])
         return json.loads(row[0])  # type: ignore[no-any-return]
 
-    def create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
-        check_fields(fields)
-        now = time.time()
+    def _create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
+        now = self.clock()
         params = (key, json.dumps(dict(fields)), lifetime, now + lifetime, now)
         cursor = self._run("create", lambda db: db.execute(self._sql["create"], params))
         return cursor.rowcount == 1
 
-    def apply(
+    def _apply(
         self,
         key: str,
         set_fields: Mapping[str, str],
-        delete_fields: Iterable[str],
-        lifetime: int | None = None,
+        delete_fields: tuple[str, ...],
+        lifetime: int | None,
     ) -> bool | Ended:
-        delete_fields = tuple(delete_fields)
-        check_fields(set_fields, delete_fields)
         patch: dict[str, str | None] = dict(set_fields)
         for name in delete_fields:
             patch[name] = None  # a merge patch deletes a member set to null
-        now = time.time()
+        now = self.clock()
         params = (json.dumps(patch), lifetime, now, lifetime, key, now)
         rows = self._run("apply", lambda db: db.execute(self._sql["apply"], params).fetchall())
         if not rows:
@@ -220,18 +222,19 @@ class SQLiteStore(Store):
         sql = self._sql
 
         def work(db: sqlite3.Connection) -> bool:
-            now = time.time()
-            target: str | None = key
+            now = self.clock()
+            target = key
             for _ in range(MAX_SUCCESSORS + 1):
-                if target is None:
-                    return False
                 row = db.execute(sql["find"], (target, now)).fetchone()
                 if row is None:
                     return False
-                if row[3] is None:
+                _, _, _, ended_at, successor = row
+                if ended_at is None:
                     db.execute(sql["end"], (now, None, now + self.end_grace, target))
                     return True
-                target = row[4]  # renamed: end the session it became
+                if successor is None:
+                    return False
+                target = successor
             return False
 
         return self._transaction("end", work)
@@ -240,7 +243,7 @@ class SQLiteStore(Store):
         sql = self._sql
 
         def work(db: sqlite3.Connection) -> bool | Ended:
-            now = time.time()
+            now = self.clock()
             row = db.execute(sql["find"], (old_key, now)).fetchone()
             if row is None:
                 return False
@@ -254,12 +257,12 @@ class SQLiteStore(Store):
         return self._transaction("rename", work)
 
     def touch(self, key: str) -> bool:
-        now = time.time()
+        now = self.clock()
         cursor = self._run("touch", lambda db: db.execute(self._sql["touch"], (now, key, now)))
         return cursor.rowcount == 1
 
     def purge_expired(self) -> int:
-        now = time.time()
+        now = self.clock()
         cursor = self._run("purge", lambda db: db.execute(self._sql["purge"], (now,)))
         return cursor.rowcount
 

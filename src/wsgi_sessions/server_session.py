@@ -1,0 +1,406 @@
+"""The server-side session, loaded from the store on its first read, and its
+save plan: the session knows what this request did to it and turns that into
+a :class:`SavePlan`, which :class:`~wsgi_sessions.server.ServerSideSessionInterface`
+runs against the store. (Its own module until ``sessions.py`` can take it.)
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+from collections.abc import Callable, Mapping
+
+from .errors import SessionStoreError
+from .serialization import dump_fields, load_fields
+from .sessions import CSRF_KEY, SecureCookieSession
+from .stores.base import Ended, check_fields
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from itsdangerous import Signer
+
+__all__ = ["SavePlan", "ServerSideSession", "new_session_id"]
+
+
+def new_session_id(family: str | None = None) -> str:
+    """A fresh id; ``family`` (the part before the dot) is kept on regenerate."""
+    if family is None:
+        text = secrets.token_urlsafe(30)  # 240 bits: 48 for the family, 192 for the token
+        return f"{text[:8]}.{text[8:]}"
+    return f"{family}.{secrets.token_urlsafe(24)}"
+
+
+class SavePlan(t.NamedTuple):
+    """What saving a session asks of the store, in this order, and what each
+    answer means for the cookie. Built before the first store call, so
+    anything the session cannot store fails before anything is changed.
+    """
+
+    #: 1. Records to end, with their successors (``invalidate()``).
+    end: tuple[str, ...]
+    #: The store already said at the load that the session ended (or was
+    #: renamed): the writes are dropped if the request was in flight then.
+    ended: Ended | None
+    #: When the cookie's id was read: decides whether the request was in flight.
+    opened_at: float
+    #: 2. The record to move to the key of :attr:`sid` (``regenerate()``).
+    rename_from: str | None
+    #: 3. The record to write (or touch); None: there is none.
+    key: str | None
+    set_fields: Mapping[str, str]
+    delete_fields: tuple[str, ...]
+    #: Written with the permanent lifetime or not; None keeps the record's own.
+    permanent: bool | None
+    #: Nothing to write, and a permanent session was read: push its expiry
+    #: forward, re-sending the cookie only if the id is still live.
+    touch: bool
+    #: 4. No record is left and there are fields: create a new session with
+    #: them (under this id if given, else a fresh one).
+    create_sid: str | None
+    create_permanent: bool
+    #: The cookie: the id, and the signer of a fallback key whose hash the
+    #: record lives under (None: the current key).
+    sid: str | None
+    signer: Signer | None
+    #: A written record re-sends its cookie (its expiry follows the store's).
+    resend_on_write: bool
+    #: No record is left and nothing is created: delete the cookie.
+    delete_cookie: bool
+
+
+_NOTHING_TOUCHED: dict[str, bool] = {}
+
+
+class ServerSideSession(SecureCookieSession):
+    """A session whose data lives in a store, loaded on first read.
+
+    On top of the cookie session's change tracking it records which keys were
+    set and deleted, so that only those are written (setting ``modified = True``
+    without changing any key writes every loaded key). ``sid`` is the session
+    id (issued on first use for a new session); ``new`` is True when the
+    session was created in this request.
+
+    The load hangs on one hook: every read marks the session :attr:`accessed`
+    before it looks at the dict (a rule of :class:`SecureCookieSession`), and
+    marking it loads (so does ``accessed = True`` set by hand). Writes mark it
+    without loading (a blind write).
+    """
+
+    # Defaults for a session created in this request (most anonymous requests).
+    _sid: str | None = None
+    _store_key: str | None = None  # the record this request found (or may find)
+    _opened_key: str | None = None  # the record the cookie named (kept for invalidate)
+    # The signer of the key that verified the cookie, when it was a fallback:
+    # the record lives under that key's hash, so a re-sent cookie is signed with it.
+    _signer: Signer | None = None
+    _fetch: Callable[[], Mapping[str, str] | Ended | None] | None = None
+    _serializer: t.Any = None
+    new = True
+    _accessed = False
+    _loaded = True  # a new session has nothing to load
+    _from_store = False  # loaded, and found in the store
+    _stale_cookie = False  # a cookie named a session the store does not have
+    _ended: Ended | None = None  # the store found the cookie's session ended (or renamed)
+    _doomed: tuple[str, ...] = ()  # store keys to end (invalidate)
+    _rename_from: str | None = None  # store key to rename (regenerate)
+    _store_error: SessionStoreError | None = None
+    _opened_at: float = 0.0  # when the cookie's id was read (epoch seconds)
+    # key -> True (set here) or False (deleted here). The shared empty default
+    # is never written to (_touched_for_write): most requests write nothing.
+    _touched: dict[str, bool] = _NOTHING_TOUCHED
+    # The app set `modified = True` itself. Not the inherited flag: a write
+    # that changes nothing (popping a missing key) sets that one too, and
+    # must not write every loaded key over other requests' newer values.
+    _write_all = False
+
+    @classmethod
+    def from_cookie(
+        cls,
+        sid: str,
+        store_key: str,
+        fetch: Callable[[], Mapping[str, str] | Ended | None],
+        serializer: t.Any,
+        opened_at: float,
+        signer: Signer | None = None,
+    ) -> ServerSideSession:
+        """The session a cookie names, loaded by ``fetch`` on its first read.
+
+        A classmethod rather than constructor arguments: a session created in
+        this request (most anonymous requests) is then built by the plain
+        dict constructor, with nothing to set.
+        """
+        session = cls()
+        session._sid = sid
+        session._store_key = session._opened_key = store_key
+        session._fetch = fetch
+        session._serializer = serializer
+        session._opened_at = opened_at
+        session._signer = signer
+        session.new = False
+        session._loaded = False
+        return session
+
+    @property
+    def accessed(self) -> bool:
+        """As for cookie sessions; marking it True (every read does) loads first."""
+        return self._accessed
+
+    @accessed.setter
+    def accessed(self, value: bool) -> None:
+        if value and not self._loaded:
+            self._ensure_loaded()
+        self._accessed = value
+
+    @property
+    def permanent(self) -> bool:
+        """As for cookie sessions; known without a load once written here."""
+        known = self._known_permanent()
+        if known is None:
+            return super().permanent
+        self._accessed = True
+        return known
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        self["_permanent"] = bool(value)
+
+    @property
+    def modified(self) -> bool:
+        """As for cookie sessions; setting it True writes every loaded key."""
+        return super().modified
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        SecureCookieSession.modified.fset(self, value)  # type: ignore[attr-defined]
+        self._write_all = value
+
+    @property
+    def sid(self) -> str:
+        """The session id (never log it: it is the user's credential)."""
+        if self._sid is None:
+            self._sid = new_session_id()
+        return self._sid
+
+    # -- loading -----------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        assert self._fetch is not None
+        try:
+            fields = self._fetch()
+        except SessionStoreError as exc:
+            # Remembered so that saving fails too: a framework that turns the
+            # exception into its own error page must still not answer as if
+            # the session worked.
+            self._store_error = exc
+            raise
+        self._loaded = True
+        if fields is None or isinstance(fields, Ended):
+            # Never adopt the id. Whether this request ran while another ended
+            # the session (its writes are then dropped) is decided at save.
+            self._ended = fields
+            self._become_fresh()
+            self._stale_cookie = True
+            return
+        self._from_store = True
+        touched = self._touched
+        for name, value in load_fields(self._serializer, fields).items():
+            if not (touched and name in touched):  # changed here before the first read: ours wins
+                dict.__setitem__(self, name, value)
+
+    def _become_fresh(self) -> None:
+        """Unknown, expired or dead in the store: never adopt the id."""
+        self._sid = None
+        self._store_key = None
+        self._signer = None
+        self._rename_from = None
+        self.new = True
+
+    # -- reads that SecureCookieSession does not mark -----------------------------
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __reversed__(self) -> t.Iterator[str]:
+        self.accessed = True
+        return dict.__reversed__(self)
+
+    __hash__ = None
+
+    def as_dict(self) -> dict[str, t.Any]:
+        self._ensure_loaded()
+        return super().as_dict()
+
+    def is_empty(self) -> bool:
+        self._ensure_loaded()
+        return super().is_empty()
+
+    # -- writes (per key; a plain set needs no load) -----------------------------
+
+    def _changed(self) -> None:
+        self._accessed = True  # not the property: a write needs no load
+        self._modified = True
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        super().__setitem__(key, value)
+        self._touched_for_write()[key] = True
+
+    def update(self, *args: t.Any, **kwargs: t.Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        self._ensure_loaded()
+        super().__delitem__(key)
+        self._touched_for_write()[key] = False
+
+    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        self._ensure_loaded()
+        if not dict.__contains__(self, key):
+            self._touched_for_write()[key] = True
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: t.Any) -> t.Any:
+        self._ensure_loaded()
+        if dict.__contains__(self, key):
+            self._touched_for_write()[key] = False
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, t.Any]:
+        self._ensure_loaded()
+        key, value = super().popitem()
+        self._touched_for_write()[key] = False
+        return key, value
+
+    def clear(self) -> None:
+        """End the session, as :meth:`invalidate` does (the usual logout idiom).
+
+        Removing keys one by one (``pop``, ``del``) only deletes those keys:
+        the session, its id and its cookie stay.
+        """
+        self.invalidate()
+
+    def _touched_for_write(self) -> dict[str, bool]:
+        touched = self._touched
+        if touched is _NOTHING_TOUCHED:
+            touched = self._touched = {}
+        return touched
+
+    # -- the id ------------------------------------------------------------------
+
+    def regenerate(self) -> None:
+        """Give the session a new id, keeping its data; the old id dies.
+
+        Call it when privileges change (login), so that an id an attacker
+        planted or saw before is worth nothing afterwards.
+        """
+        self._ensure_loaded()  # its permanence decides the new cookie's expiry
+        if self._store_key is not None and self._rename_from is None:
+            self._rename_from = self._store_key
+        self._store_key = None
+        family = self._sid[:8] if self._sid else None
+        self._sid = new_session_id(family)
+        self._accessed = True
+        if dict.__contains__(self, CSRF_KEY):
+            self.new_csrf_token()  # a token seen before the login is worthless after it
+
+    def invalidate(self) -> None:
+        """End the session: its data and id are deleted and the cookie removed.
+
+        Every session :meth:`regenerate` made from it ends too, whichever of
+        the two requests saves first (a login racing a logout). Keys written
+        afterwards (a "you are logged out" message) start a new session with a
+        new id.
+        """
+        keys = (self._opened_key, self._rename_from, self._store_key)
+        self._doomed += tuple(key for key in dict.fromkeys(keys) if key)
+        self._opened_key = None
+        self._ended = None
+        self._stale_cookie = False
+        self._become_fresh()
+        dict.clear(self)
+        self._touched = _NOTHING_TOUCHED
+        self._handed_out = None
+        self._loaded = True
+        self._from_store = False
+        self._changed()
+
+    # -- saving ------------------------------------------------------------------
+
+    def _known_permanent(self) -> bool | None:
+        """Whether the session is permanent, if known without a store call."""
+        if self._loaded or "_permanent" in self._touched:
+            return bool(dict.get(self, "_permanent", False))
+        return None
+
+    def _changes(self) -> tuple[dict[str, t.Any], set[str]]:
+        """The keys to write (with their values) and the keys to delete."""
+        touched = self._touched
+        changed = {key for key, is_set in touched.items() if is_set}
+        if self._handed_out:
+            for key, snapshot in self._handed_out.items():
+                if dict.get(self, key, snapshot) != snapshot:
+                    changed.add(key)
+        if self._write_all and not touched and not changed and self._loaded:
+            changed.update(dict.keys(self))  # `session.modified = True`: write it all
+        values = {
+            key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
+        }
+        return values, {key for key, is_set in touched.items() if not is_set}
+
+    def _save_plan(self, serializer: t.Any, refresh_each_request: bool) -> SavePlan | None:
+        """What saving this session takes; None when nothing changed and
+        nothing needs a refresh (no store call, no cookie).
+
+        Raises the store error a read met (the save must fail too), and
+        anything the serializer or the store refuses, before any store call:
+        a rename or end done for a save that then fails would leave the
+        client with a dead cookie and no new one.
+        """
+        if self._store_error is not None:
+            raise SessionStoreError(
+                "the session store failed while this request read the session"
+            ) from self._store_error
+        # A permanent session read here gets its cookie's expiry pushed forward.
+        refresh = bool(self._from_store and dict.get(self, "_permanent") and refresh_each_request)
+        renaming = self._rename_from is not None
+        if not (self.modified or refresh or self._stale_cookie or renaming or self._doomed):
+            return None
+        values, deleted = self._changes()
+        fields = dump_fields(serializer, values)
+        check_fields(fields, deleted)
+        permanent = self._known_permanent()
+        gone = not self.new or self._from_store  # a record we had may be gone at the save
+        return SavePlan(
+            end=self._doomed,
+            ended=self._ended,
+            opened_at=self._opened_at,
+            rename_from=self._rename_from,
+            key=self._store_key,
+            set_fields=fields,
+            delete_fields=tuple(deleted),
+            permanent=permanent,
+            touch=refresh,
+            create_sid=None if gone else self._sid,
+            create_permanent=bool(values.get("_permanent", False)),
+            sid=self._sid,
+            signer=None if renaming else self._signer,
+            resend_on_write=bool(permanent or "_permanent" in values or "_permanent" in deleted),
+            delete_cookie=bool(self._doomed or self._stale_cookie),
+        )
+
+    def _created(self, sid: str, plan: SavePlan) -> None:
+        """The plan's fields were stored as a new session under ``sid``. If
+        the session they came from is gone, only this request's writes are kept."""
+        if not self.new or self._from_store:
+            kept = {name: dict.__getitem__(self, name) for name in plan.set_fields}
+            self._become_fresh()
+            dict.clear(self)
+            dict.update(self, kept)
+        self._sid = sid
+        self._loaded = True
+
+    def __repr__(self) -> str:
+        state = "" if self._loaded else " (not loaded)"
+        return f"<{type(self).__name__}{state} {dict.__repr__(self)}>"
