@@ -67,9 +67,6 @@ class SavePlan(t.NamedTuple):
     delete_cookie: bool
 
 
-_NOTHING_TOUCHED: dict[str, bool] = {}
-
-
 class ServerSideSession(SecureCookieSession):
     """A session whose data lives in a store, loaded on first read.
 
@@ -104,9 +101,8 @@ class ServerSideSession(SecureCookieSession):
     _rename_from: str | None = None  # store key to rename (regenerate)
     _store_error: SessionStoreError | None = None
     _opened_at: float = 0.0  # when the cookie's id was read (epoch seconds)
-    # key -> True (set here) or False (deleted here). The shared empty default
-    # is never written to (_touched_for_write): most requests write nothing.
-    _touched: dict[str, bool] = _NOTHING_TOUCHED
+    # key -> True (set here) or False (deleted here); None until the first write.
+    _touched: dict[str, bool] | None = None
     # The app set `modified = True` itself. Not the inherited flag: a write
     # that changes nothing (popping a missing key) sets that one too, and
     # must not write every loaded key over other requests' newer values.
@@ -282,10 +278,9 @@ class ServerSideSession(SecureCookieSession):
         self.invalidate()
 
     def _touched_for_write(self) -> dict[str, bool]:
-        touched = self._touched
-        if touched is _NOTHING_TOUCHED:
-            touched = self._touched = {}
-        return touched
+        if self._touched is None:
+            self._touched = {}
+        return self._touched
 
     # -- the id ------------------------------------------------------------------
 
@@ -320,7 +315,7 @@ class ServerSideSession(SecureCookieSession):
         self._stale_cookie = False
         self._become_fresh()
         dict.clear(self)
-        self._touched = _NOTHING_TOUCHED
+        self._touched = None
         self._handed_out = None
         self._loaded = True
         self._from_store = False
@@ -330,13 +325,13 @@ class ServerSideSession(SecureCookieSession):
 
     def _known_permanent(self) -> bool | None:
         """Whether the session is permanent, if known without a store call."""
-        if self._loaded or "_permanent" in self._touched:
+        if self._loaded or (self._touched is not None and "_permanent" in self._touched):
             return bool(dict.get(self, "_permanent", False))
         return None
 
     def _changes(self) -> tuple[dict[str, t.Any], set[str]]:
         """The keys to write (with their values) and the keys to delete."""
-        touched = self._touched
+        touched = self._touched or {}
         changed = {key for key, is_set in touched.items() if is_set}
         if self._handed_out:
             for key, snapshot in self._handed_out.items():
