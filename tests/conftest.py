@@ -23,6 +23,7 @@ import pytest
 from hypothesis import settings
 from webtest import TestApp
 
+import cookies
 from wsgi_sessions import SessionMiddleware, get_session
 from wsgi_sessions.sessions import SessionMixin
 from wsgi_sessions.stores import MemoryStore, SQLiteStore, Store
@@ -83,20 +84,8 @@ def make_testapp(secret_key: str) -> MakeTestApp:
 
 @pytest.fixture
 def parse_set_cookie() -> ParseSetCookie:
-    """Split a ``Set-Cookie`` header into name, value and {attribute: value},
-    attribute names lowercased, flags mapped to ``""``."""
-
-    def parse(header: str) -> tuple[str, str, dict[str, str]]:
-        first, *rest = header.split(";")
-        name, _, value = first.strip().partition("=")
-        attributes: dict[str, str] = {}
-        for part in rest:
-            key, _, attr_value = part.strip().partition("=")
-            assert key.lower() not in attributes, f"attribute {key} twice in {header!r}"
-            attributes[key.lower()] = attr_value
-        return name, value, attributes
-
-    return parse
+    """:func:`cookies.parse_set_cookie`, for tests that take their helpers as fixtures."""
+    return cookies.parse_set_cookie
 
 
 #: Set by .ci/run: a test that needs a service or a browser must run, not skip.

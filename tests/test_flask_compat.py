@@ -17,6 +17,7 @@ from webtest import TestApp
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from cookies import parse_set_cookie
 from wsgi_sessions import (
     NullSession,
     SecureCookieSession,
@@ -106,9 +107,9 @@ def shown(session: t.Mapping[str, t.Any]) -> str:
 
 
 def cookie_value(header: str) -> str:
-    name, _, rest = header.partition("=")
+    name, value, _ = parse_set_cookie(header)
     assert name == "session"
-    return rest.split(";")[0]
+    return value
 
 
 EXPECTED = shown({**DATA, "_permanent": False})
@@ -438,7 +439,7 @@ def test_every_cookie_setting_is_on_the_set_and_the_delete(no_warnings: None) ->
     client = app.test_client()
     for path in ("/", "/forget"):
         header = client.get(path, "http://www.example.test:8080/app/").headers["Set-Cookie"]
-        attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+        attributes = set(parse_set_cookie(header)[2])
         assert {"domain", "path", "secure", "samesite", "partitioned"} <= attributes, path
         assert "httponly" not in attributes
         assert "example.test" in header
@@ -496,7 +497,7 @@ def test_only_a_permanent_cookie_expires(no_warnings: None) -> None:
 
     client = app.test_client()
     header = client.get("/").headers["Set-Cookie"]
-    expires = parsedate_to_datetime(header.split("Expires=")[1].split(";")[0])
+    expires = parsedate_to_datetime(parse_set_cookie(header)[2]["expires"])
     assert expires.date() == (datetime.now(timezone.utc) + app.permanent_session_lifetime).date()
     assert client.get("/permanent").text == "True"
     permanent[0] = False

@@ -17,6 +17,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from werkzeug.test import EnvironBuilder
 
+from cookies import parse_set_cookie
 from wsgi_sessions import (
     NullSession,
     SecureCookieSession,
@@ -493,7 +494,7 @@ def test_digest_method_is_configurable(make_testapp: t.Any, digest: t.Any) -> No
 
     for _ in range(20):  # signatures with various last characters
         app = make_testapp(write_n, interface=Digest(), secret_key=secrets.token_hex(8))
-        cookie = get(app).headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        cookie = parse_set_cookie(get(app).headers["Set-Cookie"])[1]
         assert get(app, cookie).text == "2"
 
 
@@ -507,7 +508,7 @@ def test_session_class_and_serializer_are_class_attributes(make_testapp: t.Any) 
 
     app = make_testapp(write_n, interface=Custom())
     response = get(app)
-    cookie = response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    cookie = parse_set_cookie(response.headers["Set-Cookie"])[1]
     assert get(app, cookie).text == "2"
     assert get(make_testapp(write_n), cookie).text == "1"  # another salt: not ours
     seen: list[object] = []
@@ -530,7 +531,7 @@ def test_sha1_is_looked_up_when_used_not_at_import(
         digest_method = staticmethod(hashlib.sha256)
 
     app = make_testapp(write_n, interface=Sha256(), secret_key="fips-test-key")
-    cookie = get(app).headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    cookie = parse_set_cookie(get(app).headers["Set-Cookie"])[1]
     assert get(app, cookie).text == "2"
     # the default interface reaches for SHA-1 only now, when it signs
     with pytest.raises(ValueError, match="FIPS"):

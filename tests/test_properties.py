@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webtest import TestApp
 
+from cookies import parse_set_cookie
 from wsgi_sessions import SessionMiddleware, TaggedJSONSerializer, get_session
 
 if t.TYPE_CHECKING:
@@ -78,7 +79,7 @@ def valid_cookie() -> str:
 
     app = TestApp(SessionMiddleware(login, {"secret_key": "property-test-secret"}))
     header = app.get("/").headers["Set-Cookie"]
-    return header.split(";")[0].partition("=")[2]
+    return parse_set_cookie(header)[1]
 
 
 VALID = valid_cookie()

@@ -16,6 +16,7 @@ import webtest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from cookies import cookie_value
 from wsgi_sessions import (
     ServerSideSession,
     ServerSideSessionInterface,
@@ -150,11 +151,7 @@ def make_app(store: Store, **settings: t.Any) -> webtest.TestApp:
 
 def session_cookie(response: webtest.TestResponse) -> str | None:
     """The value of the session cookie the response sets, if any."""
-    for header in response.headers.getall("Set-Cookie"):
-        name, _, rest = header.partition("=")
-        if name == "session":
-            return rest.split(";", 1)[0]
-    return None
+    return cookie_value(response.headers.getall("Set-Cookie"))
 
 
 def sid_of(cookie: str) -> str:

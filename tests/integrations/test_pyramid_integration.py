@@ -15,6 +15,7 @@ from pyramid.response import Response
 from webtest import TestApp
 from zope.interface.verify import verifyObject
 
+from cookies import parse_set_cookie
 from wsgi_sessions import SecureCookieSession, SessionMiddleware, get_session
 from wsgi_sessions.integrations.pyramid import PyramidSession, session_factory_from_settings
 
@@ -286,7 +287,7 @@ def test_created_round_trips_through_flask_and_a_flask_cookie_gets_one() -> None
         return str(flask.session["n"])
 
     def cookie_of(response: t.Any) -> str:
-        return str(response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])
+        return parse_set_cookie(response.headers["Set-Cookie"])[1]
 
     results: Results = {}
     ours = TestApp(make_app({"session.secret_key": SECRET}, results))

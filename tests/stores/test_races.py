@@ -44,6 +44,7 @@ from hypothesis.stateful import (
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
+from cookies import cookie_value
 from wsgi_sessions import ServerSideSession, ServerSideSessionInterface, SessionMiddleware
 from wsgi_sessions.server import store_key_for
 from wsgi_sessions.stores import Store
@@ -226,7 +227,7 @@ class SessionRaces(RuleBasedStateMachine):
         self.requests.remove(req)
         response = Response()
         self.interface.save_session(self.app, req.session, response)
-        cookie = _session_cookie(response)
+        cookie = cookie_value(response.headers.getlist("Set-Cookie"))
         expected = self.expect_save(req)
         event(f"save: {expected}{' (dropped)' if self.dropped else ''}")
         if expected == "none":
@@ -306,14 +307,6 @@ def _applied(data: dict[str, int], own: dict[str, t.Any]) -> dict[str, int]:
         else:
             result[key] = value
     return result
-
-
-def _session_cookie(response: Response) -> str | None:
-    for header in response.headers.getlist("Set-Cookie"):
-        name, _, rest = header.partition("=")
-        if name == "session":
-            return rest.split(";", 1)[0]
-    return None
 
 
 def _unused_app(environ: t.Any, start_response: t.Any) -> list[bytes]:
