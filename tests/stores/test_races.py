@@ -81,13 +81,7 @@ class Req:
     doomed: list[str] = field(default_factory=list)
 
     def view(self) -> dict[str, int]:
-        current = dict(self.base)
-        for key, value in self.own.items():
-            if value is _DELETED:
-                current.pop(key, None)
-            else:
-                current[key] = value
-        return current
+        return _applied(self.base, self.own)
 
 
 def sid_of(cookie: str) -> str:
