@@ -1,7 +1,8 @@
 """The server-side session, loaded from the store on its first read, and its
 save plan: the session knows what this request did to it and turns that into
 a :class:`SavePlan`, which :class:`~wsgi_sessions.server.ServerSideSessionInterface`
-runs against the store. (Its own module until ``sessions.py`` can take it.)
+runs against the store. A module of its own: it is as long as ``sessions.py``,
+and only the server-side interface uses it.
 """
 
 from __future__ import annotations
