@@ -317,7 +317,7 @@ def test_flask_max_cookie_size_is_respected(no_warnings: None) -> None:
         app.test_client().get("/set")
 
 
-# -- Flask 3.1's own session tests (tests/test_basic.py), as behaviour ------------------------
+# -- Flask 3.1's own session tests (in Flask's test_basic.py), as behaviour ------------------------
 # Each test below checks what one of Flask's session tests checks, with our interface as the
 # app's session_interface; the Flask test's name is given in the docstring.
 

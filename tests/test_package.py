@@ -9,7 +9,7 @@ from importlib import resources
 import wsgi_sessions
 from wsgi_sessions import SessionCookieTooLarge, SessionError, SessionStoreError
 
-# The names issue #2 and DESIGN.md promise; more may be public.
+# The public names the README documents; more may be public.
 PROMISED = {
     "SessionMixin",
     "SecureCookieSession",
