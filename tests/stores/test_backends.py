@@ -302,4 +302,13 @@ def test_redis_hands_over_the_texts_joined_when_each_is_one_json_value(
     assert fields.checked
     assert load_fields(serializer, fields) == {"ok": 1}
     assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 3
+
+    # A hash written before the check existed (no "\x00c") is never joined.
+    old = "{fam00001}written-before"
+    store.client.hset(redis_prefix + old, mapping={"\x00l": 60, "x": "[1", "y": "2]", "z": "3,4"})
+    fields = store.load(old)
+    assert isinstance(fields, JoinedFields)
+    assert not fields.checked
+    assert load_fields(serializer, fields) == {}
+    store.client.delete(redis_prefix + old)
     store.close()

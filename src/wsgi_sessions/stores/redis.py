@@ -1,10 +1,12 @@
 """A store in Redis: one hash per session, shared by many machines.
 
 Each session is one hash at ``prefix + key``; the fields are the session's
-keys, plus one reserved field ``\\x00l`` (the lifetime), and ``\\x00u`` once a
-field was written that is not one JSON value by itself (so the fields must
-not be parsed joined). An ended marker is a hash of ``\\x00e`` (when it
-ended) and, after a rename, ``\\x00s`` (the Redis key of its successor).
+keys, plus the reserved fields ``\\x00l`` (the lifetime) and ``\\x00c``
+(every field is one JSON value by itself, so the fields may be parsed joined:
+set at creation, removed for good when a field that is not is written; a hash
+written before this field existed has none, so it is parsed field by field).
+An ended marker is a hash of ``\\x00e`` (when it ended) and, after a rename,
+``\\x00s`` (the Redis key of its successor).
 Expiry is Redis's own TTL. Every operation is one Lua script, so it is atomic
 and one round trip. The keys the interface hands over carry a hash tag
 (``{...}``) that a regenerated session keeps, so a session and its successors
@@ -37,15 +39,13 @@ logger = logging.getLogger("wsgi_sessions")
 # Whether the joined texts of a session are safe to parse as one JSON array
 # is decided when they are written, where it costs one cjson.decode per value
 # written (a microsecond), not on every load (half a millisecond at 500 keys):
-# a text that is not one JSON value by itself marks the hash with '\\0u'.
-_MARK_UNCHECKED = """
-local function mark_unchecked(key, args, first, last)
+# a text that is not one JSON value by itself removes '\\0c' from the hash.
+_ALL_JSON = """
+local function all_json(args, first, last)
   for i = first, last, 2 do
-    if not pcall(cjson.decode, args[i]) then
-      redis.call('HSET', key, '\\0u', '1')
-      return
-    end
+    if not pcall(cjson.decode, args[i]) then return false end
   end
+  return true
 end
 """
 
@@ -59,12 +59,12 @@ end
 _LOAD = """
 local flat = redis.call('HGETALL', KEYS[1])
 local names, texts, sizes = {}, {}, {}
-local n, lifetime, checked = 0, nil, '1'
+local n, lifetime, checked = 0, nil, '0'
 for i = 1, #flat, 2 do
   local name = flat[i]
   if name == '\\0e' then return 'e' .. flat[i + 1] end
   if name == '\\0l' then lifetime = flat[i + 1]
-  elseif name == '\\0u' then checked = '0'
+  elseif name == '\\0c' then checked = '1'
   else
     local text = flat[i + 1]
     n = n + 1
@@ -80,14 +80,14 @@ return {header, '[' .. table.concat(texts, ',') .. ']'}
 
 # KEYS[1] session; ARGV: lifetime, then field, value pairs. 1 if created.
 _CREATE = (
-    _MARK_UNCHECKED
+    _ALL_JSON
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], '\\0l', ARGV[1])
 for i = 2, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-mark_unchecked(KEYS[1], ARGV, 3, #ARGV)
+if all_json(ARGV, 3, #ARGV) then redis.call('HSET', KEYS[1], '\\0c', '1') end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
@@ -97,7 +97,7 @@ return 1
 # field/value pairs, then the fields to delete. 1 if applied; 0 if absent; the
 # time it ended (a string) for an ended marker, which is left as it is.
 _APPLY = (
-    _MARK_UNCHECKED
+    _ALL_JSON
     + """
 local key = KEYS[1]
 local state = redis.call('HMGET', key, '\\0l', '\\0e')
@@ -112,7 +112,7 @@ end
 for i = last + 1, #ARGV, 1000 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-mark_unchecked(key, ARGV, 4, last)
+if not all_json(ARGV, 4, last) then redis.call('HDEL', key, '\\0c') end
 redis.call('EXPIRE', key, lifetime)
 return 1
 """
