@@ -35,7 +35,7 @@ import sys
 import tempfile
 import typing as t
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import redis
@@ -95,8 +95,14 @@ class SQLiteCounter:
 # -- the app, parameterized by how it reaches its session ---------------------------------
 
 
-def make_app(session_of: Accessor, save: Callable[[t.Any], None] | None = None) -> App:
-    """One WSGI app for all scenarios; PATH_INFO picks the scenario."""
+def make_app(
+    session_of: Accessor,
+    save: Callable[[t.Any], None] | None = None,
+    seed: Mapping[str, t.Any] = SEED,
+) -> App:
+    """One WSGI app for all scenarios; PATH_INFO picks the scenario (``seed``:
+    the session /seed creates, with a ``k1`` to read; bench/redis_sweep.py
+    passes larger ones)."""
     body = [b"ok"]
     headers = [("Content-Type", "text/plain"), ("Content-Length", "2")]
 
@@ -112,7 +118,7 @@ def make_app(session_of: Accessor, save: Callable[[t.Any], None] | None = None) 
                 session["a"] = 1
                 session["b"] = 2
             elif path == "/seed":
-                session.update(SEED)
+                session.update(seed)
             if save is not None and path != "/S1":
                 save(session)
         start_response("200 OK", list(headers))
@@ -140,13 +146,13 @@ def seed_cookie(app: App, name: str) -> str:
     raise RuntimeError(f"no {name} cookie was set")
 
 
-def ours(store: t.Any) -> App:
+def ours(store: t.Any, seed: Mapping[str, t.Any] = SEED) -> App:
     settings = {"secret_key": SECRET}
     interface = None if store is None else ServerSideSessionInterface(store)
-    return SessionMiddleware(make_app(get_session), settings, interface=interface)
+    return SessionMiddleware(make_app(get_session, seed=seed), settings, interface=interface)
 
 
-def beaker(kind: str, tmp: Path, redis_url: str) -> App:
+def beaker(kind: str, tmp: Path, redis_url: str, seed: Mapping[str, t.Any] = SEED) -> App:
     from beaker.middleware import SessionMiddleware as BeakerMiddleware
 
     options = {
@@ -159,11 +165,11 @@ def beaker(kind: str, tmp: Path, redis_url: str) -> App:
     }
     if kind == "ext:redis":
         options["session.url"] = redis_url
-    app = make_app(lambda environ: environ["beaker.session"], lambda session: session.save())
+    app = make_app(lambda environ: environ["beaker.session"], lambda session: session.save(), seed)
     return BeakerMiddleware(app, options)  # type: ignore[no-any-return]
 
 
-def flask_session(client: redis.Redis, prefix: str) -> App:
+def flask_session(client: redis.Redis, prefix: str, seed: Mapping[str, t.Any] = SEED) -> App:
     """Flask-Session's Redis interface around the app, the way Flask calls it."""
     import flask
     from flask_session.redis import RedisSessionInterface
@@ -172,7 +178,7 @@ def flask_session(client: redis.Redis, prefix: str) -> App:
     flask_app.secret_key = SECRET
     interface = RedisSessionInterface(flask_app, client, key_prefix=prefix, use_signer=False)
     key = "flask_session.session"
-    inner = make_app(lambda environ: environ[key])
+    inner = make_app(lambda environ: environ[key], seed=seed)
 
     def app(environ: dict[str, t.Any], start_response: t.Any) -> Iterable[bytes]:
         request = flask_app.request_class(environ)

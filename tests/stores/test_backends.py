@@ -7,6 +7,7 @@ import multiprocessing
 import sqlite3
 import time
 import typing as t
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_sqlite_writers_in_separate_processes_lose_nothing(tmp_path: Path) -> No
         process.join(120)
     assert [process.exitcode for process in processes] == [0, 0, 0, 0]
     fields = store.load(KEY)
-    assert isinstance(fields, dict)
+    assert isinstance(fields, Mapping)
     assert len(fields) == 1 + 4 * 25
     assert fields["p3-24"] == "24"
 
@@ -264,3 +265,50 @@ def test_redis_warns_about_a_ready_client_without_a_socket_timeout(
         RedisStore(client).close()
         RedisStore(redis_url).close()
     assert not caplog.records
+
+
+def test_redis_hands_over_the_texts_joined_when_each_is_one_json_value(
+    redis_url: str, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The load script joins the texts so that they parse in one call; only
+    where every text was found to be one JSON value when it was written, and
+    with each text still available alone (by its byte size) otherwise."""
+    from wsgi_sessions.serialization import JoinedFields, TaggedJSONSerializer, load_fields
+    from wsgi_sessions.stores.redis import RedisStore
+
+    serializer = TaggedJSONSerializer()
+    store = RedisStore(redis_url, prefix=redis_prefix)
+    texts = {"a": '"é ☃"', "b": '[1,{" t":[2]}]', "c": "{}"}
+    store.create(KEY, texts, 60)
+    fields = store.load(KEY)
+    assert isinstance(fields, JoinedFields)
+    assert fields.checked
+    assert dict(fields) == texts
+    assert load_fields(serializer, fields) == {"a": "é ☃", "b": [1, (2,)], "c": {}}
+
+    store.apply(KEY, {"x": "[1", "y": "2]"}, [])  # not JSON alone: unchecked from now on
+    fields = store.load(KEY)
+    assert isinstance(fields, JoinedFields)
+    assert not fields.checked
+    assert dict(fields) == {**texts, "x": "[1", "y": "2]"}
+    assert load_fields(serializer, fields) == {"a": "é ☃", "b": [1, (2,)], "c": {}}
+
+    # Redis's cjson accepts some texts that Python's json refuses ("0x10"):
+    # the joined parse then fails and each text is parsed on its own.
+    other = "{fam00001}other"
+    store.create(other, {"ok": "1", "hex": "0x10"}, 60)
+    fields = store.load(other)
+    assert isinstance(fields, JoinedFields)
+    assert fields.checked
+    assert load_fields(serializer, fields) == {"ok": 1}
+    assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 3
+
+    # A hash written before the check existed (no "\x00c") is never joined.
+    old = "{fam00001}written-before"
+    store.client.hset(redis_prefix + old, mapping={"\x00l": 60, "x": "[1", "y": "2]", "z": "3,4"})
+    fields = store.load(old)
+    assert isinstance(fields, JoinedFields)
+    assert not fields.checked
+    assert load_fields(serializer, fields) == {}
+    store.client.delete(redis_prefix + old)
+    store.close()

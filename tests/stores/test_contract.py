@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import typing as t
+from collections.abc import Mapping
 
 import pytest
 
+from wsgi_sessions.serialization import TaggedJSONSerializer, load_fields
 from wsgi_sessions.stores import Store
 from wsgi_sessions.stores.base import MAX_SUCCESSORS, Ended
 
@@ -271,3 +273,22 @@ def test_ten_thousand_keys_save(store: Store, other_store: Store) -> None:
     assert store.load(KEY) == expected
     assert store.rename(KEY, "{fam00001}big") is True
     assert other_store.load("{fam00001}big") == expected
+
+
+def _values(store: Store, key: str) -> dict[str, t.Any]:
+    fields = store.load(key)
+    assert isinstance(fields, Mapping)
+    return load_fields(TaggedJSONSerializer(), fields)
+
+
+def test_texts_that_parse_only_when_joined_load_each_on_its_own(store: Store) -> None:
+    """A store may hand over its texts joined (Redis does, to parse them in
+    one call); texts that are not one JSON value each must still be dropped
+    one by one, never merged, whether written at creation or later."""
+    store.create(KEY, {"ok": "1", "x": "[1", "y": "2]"}, 60)
+    assert _values(store, KEY) == {"ok": 1}
+    other = "{fam00001}other"
+    store.create(other, {"ok": "1"}, 60)
+    assert _values(store, other) == {"ok": 1}
+    store.apply(other, {"z": "3,4", "w": '{"a": [1, {" t": [2]}]}'}, [])
+    assert _values(store, other) == {"ok": 1, "w": {"a": [1, (2,)]}}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import typing as t
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, event, settings
@@ -280,7 +281,7 @@ class SessionRaces(RuleBasedStateMachine):
             if record.ended:
                 assert isinstance(found, Ended), (sid, found)
             else:
-                assert isinstance(found, dict), (sid, found)
+                assert isinstance(found, Mapping), (sid, found)
                 assert {k: json.loads(v) for k, v in found.items()} == record.data
 
     @invariant()

@@ -89,7 +89,7 @@ class Store(abc.ABC):
     end_grace: int = 30
 
     @abc.abstractmethod
-    def load(self, key: str, touch: bool = False) -> dict[str, str] | Ended | None:
+    def load(self, key: str, touch: bool = False) -> Mapping[str, str] | Ended | None:
         """The fields of the live record at ``key``; :class:`Ended` if it was
         ended or renamed away; None if there is none (never created, expired).
         With ``touch``, push the expiry forward by the record's lifetime in the

@@ -1,0 +1,193 @@
+"""Redis key-count sweep: ours against Flask-Session and Beaker ext:redis.
+
+For sessions of 5, 50 and 500 keys of realistic values (nested dicts and
+lists, strings, numbers, one datetime), two requests, each one WSGI call
+(no HTTP), built with bench/server.py's helpers:
+
+- read: a valid cookie; the app reads one key.
+- write: the same cookie; the app writes one key without reading it.
+
+Reported per request: wall time, client CPU time (``time.process_time``,
+steadier than wall time on a shared machine: it leaves out the wait for
+Redis), and the bytes sent to and received from Redis, from ``INFO stats``
+deltas (``total_net_input_bytes`` / ``total_net_output_bytes``) minus what
+the ``INFO`` calls themselves cost. Those counters are server-wide: another
+client of the same Redis inflates them, so each figure is the median of
+several rounds. Every contender, size and request is timed once per round,
+round-robin; medians over rounds; ratios are the better peer's figure over
+ours (higher = we are faster).
+
+Run::
+
+    python bench/redis_sweep.py    # WSGI_SESSIONS_REDIS_URL or redis://127.0.0.1:6379/15
+
+Keys it writes carry a prefix unique to the run (Beaker's, which has no
+prefix, are recorded as they are written) and are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import typing as t
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import redis
+from harness import call_wsgi, make_environ
+from server import App, RedisCounter, beaker, flask_session, ours, seed_cookie
+
+from wsgi_sessions.stores.redis import RedisStore
+
+SIZES = (5, 50, 500)
+REQUESTS = ("read", "write")
+PATHS = {"read": "/S1", "write": "/S2"}
+PEERS = ("flask-session", "beaker ext:redis")
+
+
+def realistic(count: int) -> dict[str, t.Any]:
+    """``count`` keys (with the ``k1`` the app reads) of the values a web
+    session holds: small records, lists of them, strings, numbers, one datetime."""
+    values: dict[str, t.Any] = {"k0": datetime(2024, 2, 29, 23, 59, 58, tzinfo=timezone.utc)}
+    for i in range(1, count):
+        kind = i % 4
+        if kind == 0:
+            value: t.Any = {
+                "id": i,
+                "name": f"item {i}",
+                "tags": ["a", "b", str(i)],
+                "price": i * 1.25,
+            }
+        elif kind == 1:
+            value = [i, i + 1, {"nested": [True, None, "x" * 10]}]
+        elif kind == 2:
+            value = f"a string value number {i}, with some text"
+        else:
+            value = i * 7
+        values[f"k{i}"] = value
+    return values
+
+
+class Traffic:
+    """Bytes in and out of Redis per call, from INFO stats deltas."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        before = self._read()
+        after = self._read()
+        # What one INFO costs in each direction (its request and its reply).
+        self.overhead = (after[0] - before[0], after[1] - before[1])
+
+    def _read(self) -> tuple[int, int]:
+        stats = self.client.info("stats")
+        return int(stats["total_net_input_bytes"]), int(stats["total_net_output_bytes"])
+
+    def per_call(self, func: Callable[[], object], number: int) -> tuple[float, float]:
+        before = self._read()
+        for _ in range(number):
+            func()
+        after = self._read()
+        sent = after[0] - before[0] - self.overhead[0]
+        received = after[1] - before[1] - self.overhead[1]
+        return sent / number, received / number
+
+
+def one_request(app: App, environ: dict[str, t.Any]) -> Callable[[], None]:
+    return lambda: call_wsgi(app, environ)
+
+
+def timed(func: Callable[[], object], number: int) -> tuple[float, float]:
+    """Microseconds per call: wall, client CPU."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(number):
+        func()
+    return (
+        (time.perf_counter() - wall) / number * 1e6,
+        (time.process_time() - cpu) / number * 1e6,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=7, help="round-robin rounds (median)")
+    parser.add_argument("--number", type=int, default=100, help="requests per measurement")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("WSGI_SESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    )
+    args = parser.parse_args()
+    counter = RedisCounter()  # records Beaker's keys, to delete them
+    prefix = f"wsgi_sessions_bench:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    client.ping()
+    traffic = Traffic(client)
+    calls: dict[tuple[str, int, str], Callable[[], None]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            for size in SIZES:
+                seed = realistic(size)
+                apps: dict[str, App] = {
+                    "ours": ours(RedisStore(client, prefix=f"{prefix}{size}:"), seed),
+                    "flask-session": flask_session(client, f"{prefix}fs{size}:", seed),
+                    "beaker ext:redis": beaker("ext:redis", Path(tmp_name), args.redis_url, seed),
+                }
+                for name, app in apps.items():
+                    cookie = seed_cookie(app, "session")
+                    for request in REQUESTS:
+                        environ = make_environ(PATHS[request], cookie)
+                        call_wsgi(app, environ)  # warm up: scripts, connections
+                        calls[(name, size, request)] = one_request(app, environ)
+            samples: dict[tuple[str, int, str], list[tuple[float, float, float, float]]] = {}
+            for round_ in range(args.rounds):
+                for key, call in calls.items():
+                    wall, cpu = timed(call, args.number)
+                    sent, received = traffic.per_call(call, 10)
+                    samples.setdefault(key, []).append((wall, cpu, sent, received))
+                print(f"  round {round_ + 1}/{args.rounds}", file=sys.stderr)
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000)) + sorted(counter.beaker_keys)
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    medians = {
+        key: tuple(statistics.median(sample[i] for sample in runs) for i in range(4))
+        for key, runs in samples.items()
+    }
+    print(f"command: python bench/redis_sweep.py --rounds {args.rounds} --number {args.number}")
+    report(medians)
+
+
+def report(medians: dict[tuple[str, int, str], tuple[float, ...]]) -> None:
+    print()
+    print("| keys | request | contender | wall µs | client CPU µs | B to Redis | B from Redis |")
+    print("|---:|---|---|---:|---:|---:|---:|")
+    for size in SIZES:
+        for request in REQUESTS:
+            for name in ("ours", *PEERS):
+                wall, cpu, sent, received = medians[(name, size, request)]
+                print(
+                    f"| {size} | {request} | {name} | {wall:.0f} | {cpu:.0f} "
+                    f"| {sent:.0f} | {received:.0f} |"
+                )
+    print()
+    print("Better peer / ours (higher = we are faster; goal: > 1 at 500 keys, >= 2 at 5 and 50):")
+    print("| keys | request | wall | client CPU | better peer (wall) |")
+    print("|---:|---|---:|---:|---|")
+    for size in SIZES:
+        for request in REQUESTS:
+            ours_wall, ours_cpu = medians[("ours", size, request)][:2]
+            best = min(PEERS, key=lambda peer: medians[(peer, size, request)][0])
+            best_cpu = min(medians[(peer, size, request)][1] for peer in PEERS)
+            print(
+                f"| {size} | {request} | {medians[(best, size, request)][0] / ours_wall:.2f} "
+                f"| {best_cpu / ours_cpu:.2f} | {best} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
