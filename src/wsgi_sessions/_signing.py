@@ -12,6 +12,7 @@ import hashlib
 import re
 import typing as t
 import zlib
+from base64 import urlsafe_b64decode
 from functools import lru_cache
 
 from itsdangerous import BadPayload, BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
@@ -31,6 +32,7 @@ __all__ = [
     "is_canonical_signature",
     "lazy_sha1",
     "make_signing_serializer",
+    "may_be_permanent",
 ]
 
 # The signature of a token we issue: URL-safe base64 without padding. Its last
@@ -69,6 +71,24 @@ def is_canonical_signature(value: str | bytes) -> bool:
         and value[-1] in last
         and _SIGNATURE.fullmatch(value, start) is not None
     )
+
+
+def may_be_permanent(token: str) -> bool:
+    """False only when the token's payload certainly has no ``_permanent`` key.
+
+    Read without verifying, so only ever used to skip work: a payload whose
+    JSON lacks the text ``_permanent`` cannot hold the key (JSON writers spell
+    keys plainly; a hand-escaped ``\\u005f`` would only miss a refresh). A
+    compressed or undecodable payload may hold anything: True.
+    """
+    end = token.find(".")
+    if end <= 0:  # compressed ("." first) or not a token
+        return True
+    try:
+        data = urlsafe_b64decode(token[:end] + "=" * (-end % 4))
+    except ValueError:
+        return True
+    return b"_permanent" in data
 
 
 class StrictSigner(Signer):
