@@ -313,19 +313,36 @@ class SecureCookieSessionInterface(SessionInterface):
         value = self.get_session_cookie(app, request)
         if not value:  # most requests: no cookie, no crypto
             return self.session_class()
-        signing_serializer = self.get_signing_serializer(app)
-        if signing_serializer is None:
-            return None
-        max_age = int(app.permanent_session_lifetime.total_seconds())
         session_class = self.session_class
         if issubclass(session_class, SecureCookieSession):
-            return session_class.lazy(_CookieLoader(signing_serializer, value, max_age))
-        found = _decode(signing_serializer, value, max_age)
+            return session_class.lazy(_CookieLoader(self, app, value))
+        found = self._decode(app, value)
         if found is None:
             return session_class()
         session = session_class(found[0])
         session.new = False
         return session
+
+    def _decode(self, app: SessionApp, value: str) -> tuple[dict[str, t.Any], t.Any] | None:
+        """A cookie's data and metadata, or None when it is not a valid session cookie."""
+        signing_serializer = self.get_signing_serializer(app)
+        if signing_serializer is None:  # the secret key was removed mid-flight
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data = signing_serializer.loads(value, max_age=max_age)
+        except BadData as exc:
+            # Tampered, respelled, truncated, expired or garbage: a fresh
+            # session. The value is never logged; it may be someone's valid session.
+            logger.debug("session cookie rejected: %s", type(exc).__name__)
+            return None
+        except Exception:  # a bug in a custom serializer must not escape a read
+            logger.exception("session cookie could not be decoded")
+            return None
+        if type(data) is not dict:
+            logger.debug("session cookie rejected: payload is not an object")
+            return None
+        return data, data.pop(META_KEY, None)
 
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
@@ -383,37 +400,20 @@ class SecureCookieSessionInterface(SessionInterface):
 
 
 class _CookieLoader:
-    """What a lazy cookie session needs to decode itself on first use."""
+    """What a lazy cookie session needs to decode itself on first use: even
+    the signer is looked up then, so an unused session costs none of it."""
 
-    __slots__ = ("max_age", "serializer", "value")
+    __slots__ = ("app", "interface", "value")
 
-    def __init__(self, serializer: URLSafeTimedSerializer, value: str, max_age: int) -> None:
-        self.serializer = serializer
+    def __init__(
+        self, interface: SecureCookieSessionInterface, app: SessionApp, value: str
+    ) -> None:
+        self.interface = interface
+        self.app = app
         self.value = value
-        self.max_age = max_age
 
     def __call__(self) -> tuple[dict[str, t.Any], t.Any] | None:
-        return _decode(self.serializer, self.value, self.max_age)
-
-
-def _decode(
-    signing_serializer: URLSafeTimedSerializer, value: str, max_age: int
-) -> tuple[dict[str, t.Any], t.Any] | None:
-    """A cookie's data and metadata, or None when it is not a valid session cookie."""
-    try:
-        data = signing_serializer.loads(value, max_age=max_age)
-    except BadData as exc:
-        # Tampered, respelled, truncated, expired or garbage: a fresh
-        # session. The value is never logged; it may be someone's valid session.
-        logger.debug("session cookie rejected: %s", type(exc).__name__)
-        return None
-    except Exception:  # a bug in a custom serializer must not escape a read
-        logger.exception("session cookie could not be decoded")
-        return None
-    if type(data) is not dict:
-        logger.debug("session cookie rejected: payload is not an object")
-        return None
-    return data, data.pop(META_KEY, None)
+        return self.interface._decode(self.app, self.value)
 
 
 def _is_empty(session: SessionMixin) -> bool:
