@@ -349,7 +349,10 @@ class SecureCookieSessionInterface(SessionInterface):
     ) -> None:
         # Never used: its cookie stays as it is, unread, unless it must be
         # re-sent to push a permanent session's expiry forward.
-        if getattr(session, "pending", False) and not self._may_refresh_unread(app, session):
+        # (A class attribute lookup: S0 pays it on every request, a property costs more.)
+        if getattr(session, "_loader", None) is not None and not self._may_refresh_unread(
+            app, session
+        ):
             return
         # Vary is never duplicated, so once added it need not be added again.
         varies = session.accessed

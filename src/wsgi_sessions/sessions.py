@@ -199,12 +199,6 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
         self._new = value
 
     @property
-    def pending(self) -> bool:
-        """Whether the session is lazy and not loaded yet (no one used it):
-        for interfaces, which then need not save anything."""
-        return self._loader is not None
-
-    @property
     def modified(self) -> bool:
         """Whether the session must be saved: a top-level write, an explicit
         ``modified = True``, or a change inside a value that was handed out."""
