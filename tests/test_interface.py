@@ -254,6 +254,19 @@ def test_a_bad_cookie_reads_as_a_fresh_session(make_testapp: t.Any, cookie: str)
     assert "Set-Cookie" not in response.headers
 
 
+def test_modified_set_by_hand_on_an_unused_session_resends_its_data(
+    make_testapp: t.Any, cookie_from: t.Any, set_cookies: t.Any
+) -> None:
+    """``session.modified = True`` with no read still re-sends the cookie's data."""
+
+    def touch(session: SessionMixin) -> None:
+        session.modified = True
+
+    response = get(make_testapp(touch), cookie_from())
+    ((_, value, _),) = set_cookies(response)
+    assert get(make_testapp(read_n), value).text == "1"
+
+
 def test_a_lazy_session_loads_on_any_first_use(make_testapp: t.Any, cookie_from: t.Any) -> None:
     """Every way into the session sees the cookie's data, and `new` is False."""
     cookie = cookie_from()

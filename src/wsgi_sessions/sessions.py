@@ -215,6 +215,8 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
 
     @modified.setter
     def modified(self, value: bool) -> None:
+        if value and self._loader is not None:
+            self._load()  # "save it" needs what there is to save
         self._modified = value
         if not value:
             self._handed_out = None
