@@ -11,6 +11,8 @@ session changes):
 - S1: a valid cookie of five small keys; the app reads one key.
 - S2: the same cookie; the app writes one key.
 - S3: no cookie; the app writes two keys.
+- U (ours only): S1's cookie, but the app does not touch the session; its
+  ratio to S0 is what a valid cookie costs a page that ignores it.
 
 Candidates:
 
@@ -211,7 +213,12 @@ def ours() -> dict[str, t.Any]:
 
     seeding = SessionMiddleware(app_for(get_session, seed), settings)
     cookie = cookie_value(run_wsgi(seeding, make_environ()).set_cookie())
-    return wsgi_candidate("ours", build, cookie)
+    calls = wsgi_candidate("ours", build, cookie)
+    untouched = build("S0")
+    environ = make_environ(cookie=f"{COOKIE_NAME}={cookie}")
+    check_headers("ours", "U", run_wsgi(untouched, environ).set_cookie())
+    calls["U"] = lambda: call_wsgi(untouched, environ)
+    return calls
 
 
 BEAKER_OPTIONS = {
@@ -448,6 +455,14 @@ def report(us: dict[str, float]) -> str:
                 f"{s} ≥ 2x faster than the fastest peer ({fastest[s]}): {ratio:.1f}x", ratio >= 2.0
             )
         )
+    untouched = us["ours U"] - us["bare"]
+    lines.append(
+        _target(
+            f"U (valid cookie, untouched) ≤ 2x S0 (no cookie): {untouched:.2f} vs"
+            f" {ours0:.2f} µs over bare, {us['ours U'] / us['ours S0']:.2f}x per request",
+            untouched <= 2 * ours0,
+        )
+    )
     lines += [
         "",
         f"zlib.compress of the payload's JSON: {us['floor zlib'] - empty:.2f} µs; itsdangerous "

@@ -38,6 +38,7 @@ PAYLOADS: list[dict[str, t.Any]] = [
     {"cart": [1, 2, 3], "nested": {"a": [None, 1.5, "x"]}, "t": (1, "two")},
     {"b": b"\x00\xff", "unicode": "żółć ☃ \U0001f600"},
     {"compressible": "a" * 500},  # zlib makes this shorter: the '.'-prefixed form
+    {"a": "x" * 40},  # so it would this, but it is under COMPRESS_MIN_SIZE
 ]
 
 
@@ -79,7 +80,15 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_tokens_match_plain_itsdangerous(payload: dict[str, t.Any]) -> None:
     token = ours().dumps(payload)
     reference = plain(SECRET).dumps(payload)
-    if reference.startswith("."):
+    if reference.startswith(".") and len(session_json_serializer.dumps(payload)) < 80:
+        assert (
+            token
+            == plain(SECRET)
+            .make_signer()
+            .sign(base64_encode(session_json_serializer.dumps(payload)))
+            .decode()
+        )  # too small to be worth compressing: sent as it is
+    elif reference.startswith("."):
         # Compressed: ours uses a 4 KB zlib window (dump_payload), so the
         # stream's bytes differ; where itsdangerous compresses, ours does too.
         assert token.startswith(".")
@@ -90,6 +99,19 @@ def test_tokens_match_plain_itsdangerous(payload: dict[str, t.Any]) -> None:
         expected = plain(SECRET).loads(candidate, max_age=MAX_AGE)
         assert ours().loads(candidate, max_age=MAX_AGE) == expected
     assert plain(SECRET).loads(token, max_age=MAX_AGE) == plain(SECRET).loads(reference)
+
+
+def test_compression_is_tried_only_from_the_threshold_up() -> None:
+    """Under COMPRESS_MIN_SIZE bytes of JSON the payload is never compressed,
+    from it on it is whenever that is shorter; Flask reads both forms."""
+    from wsgi_sessions._signing import COMPRESS_MIN_SIZE
+
+    for size in (COMPRESS_MIN_SIZE - 1, COMPRESS_MIN_SIZE):
+        payload = {"a": "x" * (size - len('{"a":""}'))}
+        assert len(session_json_serializer.dumps(payload)) == size
+        token = ours().dumps(payload)
+        assert token.startswith(".") == (size >= COMPRESS_MIN_SIZE)
+        assert plain(SECRET).loads(token, max_age=MAX_AGE) == payload
 
 
 @pytest.mark.usefixtures("frozen_clock")

@@ -179,6 +179,122 @@ def test_untouched_anonymous_request_does_no_crypto(make_testapp: t.Any) -> None
     assert calls == ["dumps"]  # the counter sees real work
 
 
+@pytest.fixture
+def crypto_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every HMAC computed and every payload decoded, whichever way they are reached."""
+    import hmac
+
+    from wsgi_sessions._signing import DerivedKeySerializer
+
+    calls: list[str] = []
+
+    def counting(name: str, inner: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        def call(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            calls.append(name)
+            return inner(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(hmac, "new", counting("hmac.new", hmac.new))
+    monkeypatch.setattr(hmac, "digest", counting("hmac.digest", hmac.digest))
+    monkeypatch.setattr(hmac, "compare_digest", counting("compare", hmac.compare_digest))
+    loads = DerivedKeySerializer.loads
+    monkeypatch.setattr(DerivedKeySerializer, "loads", counting("loads", loads))
+    return calls
+
+
+@pytest.mark.parametrize("refresh", [True, False])
+def test_a_valid_cookie_never_used_costs_no_crypto(
+    make_testapp: t.Any, cookie_from: t.Any, crypto_calls: list[str], refresh: bool
+) -> None:
+    """The cookie is only verified and decoded when the session is used: a
+    page that ignores it pays no HMAC, and sends nothing (a session that is
+    not permanent needs no refresh, which the payload tells unverified)."""
+    cookie = cookie_from()
+    crypto_calls.clear()
+    response = get(make_testapp(refresh_each_request=refresh), cookie)
+    assert crypto_calls == []
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+    response = get(make_testapp(read_n), cookie)
+    assert "loads" in crypto_calls  # the counter sees real work
+    assert response.text == "1"
+
+
+def test_a_permanent_cookie_never_used_is_refreshed_as_in_flask(
+    make_testapp: t.Any, cookie_from: t.Any, crypto_calls: list[str], set_cookies: t.Any
+) -> None:
+    """With SESSION_REFRESH_EACH_REQUEST on (the default), Flask re-sends a
+    permanent session's cookie on every request: that takes verifying it."""
+    cookie = cookie_from(make_permanent)
+    response = get(make_testapp(), cookie)
+    ((_, value, attributes),) = set_cookies(response)
+    assert value and "expires" in {key.lower() for key in attributes}
+    crypto_calls.clear()
+    response = get(make_testapp(refresh_each_request=False), cookie)
+    assert crypto_calls == []
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "cookie", ["garbage", "e30.AAAAAA.c2lnbmF0dXJl", ".eJzLSM3JyQcABiwCFQ.AAAAAA.AAAA"]
+)
+def test_a_bad_cookie_reads_as_a_fresh_session(make_testapp: t.Any, cookie: str) -> None:
+    """A cookie that fails verification on first use is a fresh, empty, new
+    session: the read sees {}, nothing raises."""
+    seen: list[t.Any] = []
+
+    def look(session: SessionMixin) -> str:
+        seen.append((dict(session), session.new, session.get("n")))
+        return ""
+
+    response = get(make_testapp(look), cookie)
+    assert response.status_int == 200
+    assert seen == [({}, True, None)]
+    assert "Set-Cookie" not in response.headers
+
+
+def test_modified_set_by_hand_on_an_unused_session_resends_its_data(
+    make_testapp: t.Any, cookie_from: t.Any, set_cookies: t.Any
+) -> None:
+    """``session.modified = True`` with no read still re-sends the cookie's data."""
+
+    def touch(session: SessionMixin) -> None:
+        session.modified = True
+
+    response = get(make_testapp(touch), cookie_from())
+    ((_, value, _),) = set_cookies(response)
+    assert get(make_testapp(read_n), value).text == "1"
+
+
+def test_a_lazy_session_loads_on_any_first_use(make_testapp: t.Any, cookie_from: t.Any) -> None:
+    """Every way into the session sees the cookie's data, and `new` is False."""
+    cookie = cookie_from()
+    uses: list[t.Callable[[SessionMixin], object]] = [
+        lambda s: s["n"],
+        lambda s: s.get("n"),
+        lambda s: "n" in s,
+        len,
+        list,
+        lambda s: list(reversed(s)),  # type: ignore[call-overload]
+        lambda s: s.setdefault("n", 99),
+        lambda s: s.permanent,
+        lambda s: s.new,
+        lambda s: s.csrf_token(),
+        lambda s: s.peek_flash(),
+    ]
+    for use in uses:
+        seen: list[t.Any] = []
+
+        def run(session: SessionMixin, use: t.Callable[[SessionMixin], object] = use) -> str:
+            use(session)
+            seen.append((session.new, dict.get(session, "n")))  # type: ignore[arg-type]
+            return ""
+
+        get(make_testapp(run), cookie)
+        assert seen == [(False, 1)], use
+
+
 def test_read_sends_vary_cookie_but_no_cookie(make_testapp: t.Any, cookie_from: t.Any) -> None:
     app = make_testapp(read_n)
     for cookie in (None, cookie_from()):

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer
+from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer, may_be_permanent
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
 from .sessions import NullSession, SecureCookieSession, SessionMixin
@@ -121,8 +121,10 @@ class SessionInterface:
     def should_set_cookie(self, app: SessionApp, session: SessionMixin) -> bool:
         """Send the cookie when the session changed, or to push the expiry of a
         permanent session forward when ``SESSION_REFRESH_EACH_REQUEST`` is on."""
+        # The setting first: then `permanent` (a read of a lazy session) is
+        # only asked when it matters.
         return session.modified or (
-            session.permanent and bool(app.config["SESSION_REFRESH_EACH_REQUEST"])
+            bool(app.config["SESSION_REFRESH_EACH_REQUEST"]) and session.permanent
         )
 
     def open_session(self, app: SessionApp, request: Request) -> SessionMixin | None:
@@ -299,13 +301,32 @@ class SecureCookieSessionInterface(SessionInterface):
         )
 
     def open_session(self, app: SessionApp, request: Request) -> SecureCookieSession | None:
+        """The request's session: found now, verified and decoded on first use.
+
+        Finding the cookie is cheap; its HMAC and decoding are not, and many
+        requests (static files, health checks, pages that never look at the
+        session) carry a cookie they never use. A ``session_class`` that is
+        not a :class:`SecureCookieSession` is decoded at once, as before.
+        """
         if not app.secret_key:
             return None
         value = self.get_session_cookie(app, request)
         if not value:  # most requests: no cookie, no crypto
             return self.session_class()
+        session_class = self.session_class
+        if issubclass(session_class, SecureCookieSession):
+            return session_class.lazy(_CookieLoader(self, app, value))
+        found = self._decode(app, value)
+        if found is None:
+            return session_class()
+        session = session_class(found[0])
+        session.new = False
+        return session
+
+    def _decode(self, app: SessionApp, value: str) -> tuple[dict[str, t.Any], t.Any] | None:
+        """A cookie's data and metadata, or None when it is not a valid session cookie."""
         signing_serializer = self.get_signing_serializer(app)
-        if signing_serializer is None:
+        if signing_serializer is None:  # the secret key was removed mid-flight
             return None
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
@@ -314,21 +335,25 @@ class SecureCookieSessionInterface(SessionInterface):
             # Tampered, respelled, truncated, expired or garbage: a fresh
             # session. The value is never logged; it may be someone's valid session.
             logger.debug("session cookie rejected: %s", type(exc).__name__)
-            return self.session_class()
+            return None
+        except Exception:  # a bug in a custom serializer must not escape a read
+            logger.exception("session cookie could not be decoded")
+            return None
         if type(data) is not dict:
             logger.debug("session cookie rejected: payload is not an object")
-            return self.session_class()
-        meta = data.pop(META_KEY, None)
-        session = self.session_class(data)
-        session.new = False
-        if type(meta) is dict and hasattr(session, "set_meta"):
-            for name, value in meta.items():
-                session.set_meta(name, value)
-        return session
+            return None
+        return data, data.pop(META_KEY, None)
 
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
     ) -> None:
+        # Never used: its cookie stays as it is, unread, unless it must be
+        # re-sent to push a permanent session's expiry forward.
+        # (A class attribute lookup: S0 pays it on every request, a property costs more.)
+        if getattr(session, "_loader", None) is not None and not self._may_refresh_unread(
+            app, session
+        ):
+            return
         # Vary is never duplicated, so once added it need not be added again.
         varies = session.accessed
         if varies:
@@ -357,6 +382,41 @@ class SecureCookieSessionInterface(SessionInterface):
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         if not varies:
             response.vary.add("Cookie")
+
+    def _may_refresh_unread(self, app: SessionApp, session: SessionMixin) -> bool:
+        """Whether a session the request never used may need its cookie re-sent.
+
+        Only a permanent one with ``SESSION_REFRESH_EACH_REQUEST`` on does (as
+        in Flask), and whether it is permanent is in the payload. The payload
+        is read unverified here, only to rule the refresh out: a payload
+        without the text ``_permanent`` cannot hold the key (JSON writers
+        spell keys plainly), and sending nothing is what a bad cookie gets
+        too. Anything else (the key is there, a compressed payload, a hook
+        overridden) is answered by verifying and decoding, as Flask does.
+        """
+        if type(self).should_set_cookie is not SessionInterface.should_set_cookie:
+            return True
+        if not app.config["SESSION_REFRESH_EACH_REQUEST"]:
+            return False
+        loader = getattr(session, "_loader", None)
+        return not isinstance(loader, _CookieLoader) or may_be_permanent(loader.value)
+
+
+class _CookieLoader:
+    """What a lazy cookie session needs to decode itself on first use: even
+    the signer is looked up then, so an unused session costs none of it."""
+
+    __slots__ = ("app", "interface", "value")
+
+    def __init__(
+        self, interface: SecureCookieSessionInterface, app: SessionApp, value: str
+    ) -> None:
+        self.interface = interface
+        self.app = app
+        self.value = value
+
+    def __call__(self) -> tuple[dict[str, t.Any], t.Any] | None:
+        return self.interface._decode(self.app, self.value)
 
 
 def _is_empty(session: SessionMixin) -> bool:

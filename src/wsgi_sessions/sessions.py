@@ -126,9 +126,10 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     numbers never pays for a copy.
     """
 
-    accessed = False
-    #: True until the interface finds the session in a valid cookie.
-    new = True
+    _accessed = False
+    _new = True
+    #: Set by :meth:`lazy`: decodes the cookie on first use. None once loaded.
+    _loader: t.Callable[[], tuple[dict[str, t.Any], t.Any] | None] | None = None
     # Class-level defaults, set on the instance only when they change: most
     # requests never write, so their sessions never get an instance dict.
     _modified = False
@@ -141,6 +142,61 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     def __init__(self, initial: t.Mapping[str, t.Any] | None = None) -> None:
         if initial:
             dict.__init__(self, initial)
+
+    @classmethod
+    def lazy(
+        cls, loader: t.Callable[[], tuple[dict[str, t.Any], t.Any] | None]
+    ) -> SecureCookieSession:
+        """A session whose contents ``loader`` produces on first use.
+
+        A request that never touches its session then pays no HMAC and no
+        decoding for the cookie it carries. ``loader`` returns the data and
+        the metadata of a valid cookie, or None for a cookie that is not
+        (the session is then fresh and empty, :attr:`new` True); it must not
+        raise. Loading hangs on one hook: every read and write marks the
+        session :attr:`accessed` before it looks at the dict, and marking it loads.
+        """
+        session = cls()
+        session._loader = loader
+        return session
+
+    def _load(self) -> None:
+        loader = self._loader
+        if loader is None:
+            return
+        self._loader = None
+        found = loader()
+        if found is None:
+            return
+        data, meta = found
+        dict.update(self, data)
+        self._new = False
+        if type(meta) is dict:
+            self._meta = dict(meta)
+
+    @property
+    def accessed(self) -> bool:
+        """Whether the session was read or written; decides ``Vary: Cookie``.
+        Marking it True (every read and write does) loads a lazy session first."""
+        return self._accessed
+
+    @accessed.setter
+    def accessed(self, value: bool) -> None:
+        if value and self._loader is not None:
+            self._load()
+        self._accessed = value
+
+    @property
+    def new(self) -> bool:
+        """True until the interface finds the session in a valid cookie (which
+        a lazy session knows only once loaded: asking loads it)."""
+        if self._loader is not None:
+            self._load()
+        return self._new
+
+    @new.setter
+    def new(self, value: bool) -> None:
+        self._new = value
 
     @property
     def modified(self) -> bool:
@@ -159,6 +215,8 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
 
     @modified.setter
     def modified(self, value: bool) -> None:
+        if value and self._loader is not None:
+            self._load()  # "save it" needs what there is to save
         self._modified = value
         if not value:
             self._handed_out = None
@@ -229,10 +287,18 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
         self.accessed = True
         return dict.__eq__(self, other)
 
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __reversed__(self) -> t.Iterator[str]:
+        self.accessed = True
+        return dict.__reversed__(self)
+
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {dict.__repr__(self)}>"
+        state = " (not loaded)" if self._loader is not None else ""
+        return f"<{type(self).__name__}{state} {dict.__repr__(self)}>"
 
     # -- writes --------------------------------------------------------------
 
@@ -245,6 +311,8 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
         dict.__delitem__(self, key)
 
     def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        if self._loader is not None:
+            self._load()
         value = dict.get(self, key, _MISSING)
         if value is _MISSING:
             self._changed()
@@ -282,10 +350,14 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     def as_dict(self) -> dict[str, t.Any]:
         """The contents as a plain dict, without marking the session accessed
         (saving is not the application reading it)."""
+        if self._loader is not None:
+            self._load()
         return dict(dict.items(self))
 
     def is_empty(self) -> bool:
         """Whether the session holds nothing, without marking it accessed."""
+        if self._loader is not None:
+            self._load()
         return not dict.__len__(self)
 
     # -- metadata: saved with the session, invisible through the mapping --------
@@ -299,12 +371,16 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     def set_meta(self, name: str, value: t.Any) -> None:
         """Record ``value``; it is saved whenever the session is next written
         (set ``modified`` to have it written now), and is not a change itself."""
+        if self._loader is not None:
+            self._load()  # the cookie's metadata first, then this on top
         if self._meta is None:
             self._meta = {}
         self._meta[name] = value
 
     def meta(self) -> dict[str, t.Any]:
         """All the metadata, for interfaces (no read is recorded)."""
+        if self._loader is not None:
+            self._load()
         return dict(self._meta) if self._meta else {}
 
 
