@@ -215,15 +215,6 @@ class ServerSideSession(SecureCookieSession):
 
     # -- reads that SecureCookieSession does not mark -----------------------------
 
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __reversed__(self) -> t.Iterator[str]:
-        self.accessed = True
-        return dict.__reversed__(self)
-
-    __hash__ = None
-
     def as_dict(self) -> dict[str, t.Any]:
         self._ensure_loaded()
         return super().as_dict()
