@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 import typing as t
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -23,6 +23,7 @@ from wsgi_sessions import (
     SessionConfig,
     SessionMiddleware,
     SessionStoreError,
+    _wsgi,
     get_session,
 )
 from wsgi_sessions.middleware import default_interface
@@ -121,8 +122,77 @@ def test_no_secret_key_gives_a_null_session_and_no_headers() -> None:
     assert response.text == "read"
     assert "Set-Cookie" not in response.headers
     assert "Vary" not in response.headers
-    with pytest.raises(RuntimeError, match="no secret key"):
+    with pytest.raises(RuntimeError, match="no secret key") as info:
         client.get("/write")
+    assert "the setting 'secret_key'" in str(info.value)  # as this user writes it
+    assert "Flask" not in str(info.value)
+
+
+def secure_cookie_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    get_session(environ)["n"] = 1
+    start_response("200 OK", [])
+    return [b""]
+
+
+@pytest.fixture
+def secure_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Callable[[], list[str]]:
+    """The warnings about Secure cookies on plain HTTP, this process having sent none yet."""
+    monkeypatch.setattr(_wsgi, "_warned_secure_over_http", False)
+
+    def messages() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "plain-HTTP" in r.getMessage()]
+
+    caplog.set_level(logging.WARNING, logger="wsgi_sessions")
+    return messages
+
+
+def test_a_secure_cookie_on_plain_http_is_logged_once(
+    secure_warning: Callable[[], list[str]],
+) -> None:
+    client = TestApp(SessionMiddleware(secure_cookie_app, {**SECRET, "cookie_secure": True}))
+    client.get("/", extra_environ={"HTTP_HOST": "staging.example.test:8080"})
+    client.get("/", extra_environ={"HTTP_HOST": "staging.example.test:8080"})
+    (message,) = secure_warning()  # once per process, not once per request
+    assert "'staging.example.test'" in message
+    assert "cookie_secure" in message
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"wsgi.url_scheme": "https", "HTTP_HOST": "example.test"},
+        {"HTTP_HOST": "localhost:8000"},
+        {"HTTP_HOST": "127.0.0.1:8000"},
+        {"HTTP_HOST": "[::1]:8000"},
+        {"HTTP_HOST": "app.localhost"},
+        {"HTTP_HOST": "example.test", "HTTP_X_FORWARDED_PROTO": "https"},
+        {"HTTP_HOST": "example.test", "HTTP_FORWARDED": "for=1.2.3.4; proto=https"},
+    ],
+    ids=["https", "localhost", "127.0.0.1", "::1", "dot-localhost", "x-forwarded", "forwarded"],
+)
+def test_a_secure_cookie_where_the_browser_keeps_it_is_not_logged(
+    secure_warning: Callable[[], list[str]], environ: dict[str, str]
+) -> None:
+    client = TestApp(SessionMiddleware(secure_cookie_app, {**SECRET, "cookie_secure": True}))
+    assert "Secure" in client.get("/", extra_environ=environ).headers["Set-Cookie"]
+    assert secure_warning() == []
+
+
+def test_an_insecure_cookie_or_no_cookie_on_plain_http_is_not_logged(
+    secure_warning: Callable[[], list[str]],
+) -> None:
+    host = {"HTTP_HOST": "staging.example.test"}
+    TestApp(SessionMiddleware(secure_cookie_app, SECRET)).get("/", extra_environ=host)
+
+    def untouched(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return [b""]
+
+    secure = SessionMiddleware(untouched, {**SECRET, "cookie_secure": True})
+    TestApp(secure).get("/", extra_environ=host)
+    assert secure_warning() == []
 
 
 @pytest.mark.parametrize(

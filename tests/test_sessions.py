@@ -288,10 +288,14 @@ def test_null_session_write_raises_with_the_secret_key_message(
         write(session)
     message = str(info.value)
     assert "no secret key" in message
-    assert "secret_key" in message
-    assert "SECRET_KEY" in message
+    assert "SECRET_KEY in the Flask app's config" in message  # no setting named: Flask's
     assert "secrets.token_hex" in message
     assert session.as_dict() == {}
+    session.secret_key_setting = "session.secret_key"  # as an interface names it
+    with pytest.raises(RuntimeError) as info:
+        write(session)
+    assert "the setting 'session.secret_key'" in str(info.value)
+    assert "SECRET_KEY" not in str(info.value)
 
 
 def test_a_cookie_session_regenerates_its_csrf_token_and_invalidates_to_empty() -> None:

@@ -7,6 +7,7 @@ them; an interface sees only the members of werkzeug's ``Request`` and
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from werkzeug.http import dump_cookie
@@ -15,7 +16,13 @@ from werkzeug.wrappers import Request
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["HeaderResponse", "LazyRequest"]
+__all__ = ["HeaderResponse", "LazyRequest", "warn_if_secure_cookie_over_http"]
+
+logger = logging.getLogger("wsgi_sessions")
+
+# Browsers treat these hosts as secure contexts and keep Secure cookies on plain HTTP.
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_warned_secure_over_http = False
 
 
 class LazyRequest(Request):
@@ -70,6 +77,11 @@ class HeaderResponse:
         attributes.pop("max_age", None)
         attributes.pop("expires", None)
         self.set_cookie(key, "", max_age=0, expires=0, **attributes)
+
+    @property
+    def sets_cookie(self) -> bool:
+        """Whether a ``Set-Cookie`` header was added here."""
+        return any(name == "Set-Cookie" for name, _ in self._added)
 
     def add_header(self, name: str, value: str) -> None:
         self._headers.append((name, value))
@@ -133,3 +145,46 @@ def _merge_vary(headers: list[tuple[str, str]], value: str) -> None:
         return
     name, current = headers[first]
     headers[first] = (name, f"{current}, {value}" if current.strip() else value)
+
+
+def warn_if_secure_cookie_over_http(
+    environ: WSGIEnvironment, config: t.Mapping[str, t.Any]
+) -> None:
+    """Log once per process that a ``Secure`` session cookie went out on plain HTTP.
+
+    The browser drops such a cookie without a word, so every form then fails
+    its CSRF check with nothing in the logs: the classic staging-host trap.
+    Called after a save added a ``Set-Cookie``. Local hosts are exempt (browsers
+    keep Secure cookies there), and so is a request a proxy says came over
+    HTTPS (the browser has the cookie; only the app sees http).
+    """
+    global _warned_secure_over_http
+    if _warned_secure_over_http or not config.get("SESSION_COOKIE_SECURE"):
+        return
+    if environ.get("wsgi.url_scheme") != "http" or _forwarded_https(environ):
+        return
+    host = _host_name(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+    if host in _LOCAL_HOSTS or host.endswith(".localhost") or host.startswith("127."):
+        return
+    _warned_secure_over_http = True
+    logger.warning(
+        "a Secure session cookie was sent on a plain-HTTP request to %r: browsers drop "
+        "it, so the session (and every CSRF check) fails. Serve the site over HTTPS, set "
+        "cookie_secure = false for a plain-HTTP host, or, behind a TLS proxy, pass the "
+        "scheme on (werkzeug's ProxyFix). This is logged once per process.",
+        host,
+    )
+
+
+def _forwarded_https(environ: WSGIEnvironment) -> bool:
+    proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
+    forwarded = environ.get("HTTP_FORWARDED", "")
+    return "https" in proto.lower() or "proto=https" in forwarded.lower().replace(" ", "")
+
+
+def _host_name(host: str) -> str:
+    """``host`` without its port, lower-cased; an IPv6 literal without brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host

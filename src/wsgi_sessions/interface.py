@@ -80,8 +80,13 @@ class SessionInterface:
 
     def make_null_session(self, app: SessionApp) -> SessionMixin:
         """The stand-in session used when :meth:`open_session` returns ``None``:
-        readable, and failing with a helpful message on write."""
-        return self.null_session_class()
+        readable, and failing with a helpful message on write (naming the
+        setting as ``app`` spells it, when it is a :class:`SessionConfig`)."""
+        session = self.null_session_class()
+        setting_name = getattr(app, "setting_name", None)
+        if setting_name is not None and isinstance(session, NullSession):
+            session.secret_key_setting = setting_name("secret_key")
+        return session
 
     def is_null_session(self, obj: object) -> bool:
         """Null sessions are never saved."""

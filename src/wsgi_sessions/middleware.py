@@ -19,7 +19,7 @@ import typing as t
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 
-from ._wsgi import HeaderResponse, LazyRequest
+from ._wsgi import HeaderResponse, LazyRequest, warn_if_secure_cookie_over_http
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
 from .sessions import SessionMixin
@@ -62,7 +62,8 @@ class SessionMiddleware:
     (``session_config``). ``interface`` replaces the session backend; by
     default it is the signed cookie, or a server-side interface when a
     ``store`` is configured. ``prefix`` reads only keys with that prefix
-    (``"session."`` for a shared ini section).
+    (``"session."`` for a shared ini section). A ready :class:`SessionConfig`
+    may stand for ``settings`` (the PasteDeploy filter builds one).
 
     ``config``, ``secret_key`` and ``permanent_session_lifetime`` are the
     session configuration's, here for convenience; changing ``config`` later
@@ -72,7 +73,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: WSGIApplication,
-        settings: Mapping[str, t.Any] | None = None,
+        settings: Mapping[str, t.Any] | SessionConfig | None = None,
         *,
         interface: SessionInterface | None = None,
         prefix: str = "",
@@ -80,7 +81,12 @@ class SessionMiddleware:
         if not callable(app):
             raise TypeError(f"app must be a WSGI callable, got {type(app).__name__}")
         self.app = app
-        self.session_config = SessionConfig(settings, prefix=prefix)
+        if isinstance(settings, SessionConfig):  # validated already (an adapter's)
+            if prefix:
+                raise TypeError("prefix applies to a settings dict, not to a SessionConfig")
+            self.session_config = settings
+        else:
+            self.session_config = SessionConfig(settings, prefix=prefix)
         if interface is None:
             interface = default_interface(self.session_config)
         elif not isinstance(interface, SessionInterface):
@@ -135,6 +141,8 @@ class SessionMiddleware:
                 except SessionStoreError:
                     logger.exception("session store failed while saving the session")
                     store_failed = True
+                if saved.sets_cookie:
+                    warn_if_secure_cookie_over_http(environ, session_config.config)
             else:
                 # A second call (exc_info: an error page replaces the response)
                 # must not save again: a second save of a regenerated or ended

@@ -388,14 +388,24 @@ class NullSession(SecureCookieSession):
     """The stand-in when sessions cannot work (no secret key).
 
     Reads see an empty session, so pages that merely look at it still render;
-    a write is a :class:`RuntimeError` that says what to configure.
+    a write is a :class:`RuntimeError` that says what to configure, naming the
+    setting as the user's framework spells it (``secret_key_setting``, set by
+    the interface; Flask's ``SECRET_KEY`` when there is none).
     """
 
+    #: The secret key's setting as the user writes it ("secret_key",
+    #: "session.secret_key"); None in Flask, where it is ``SECRET_KEY``.
+    secret_key_setting: str | None = None
+
     def _fail(self, *args: t.Any, **kwargs: t.Any) -> t.NoReturn:
+        where = (
+            f"the setting {self.secret_key_setting!r}"
+            if self.secret_key_setting
+            else "SECRET_KEY in the Flask app's config"
+        )
         raise RuntimeError(
-            "The session is unavailable because no secret key was set. Set the "
-            "'secret_key' setting of SessionMiddleware (SECRET_KEY in Flask's "
-            "app.config) to a long random string, e.g. the output of "
+            f"The session is unavailable because no secret key was set. Set {where} "
+            "to a long random string, e.g. the output of `wsgi-sessions secret` or "
             "`python -c 'import secrets; print(secrets.token_hex(32))'`."
         )
 

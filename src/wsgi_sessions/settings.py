@@ -218,8 +218,15 @@ _SETTINGS: dict[str, _Setting] = {
 }
 
 
+#: How a setting's name reads in messages: as the user wrote it.
+WrittenAs = Callable[[str], str]
+
+
 def parse_settings(
-    settings: Mapping[str, t.Any] | None = None, prefix: str = ""
+    settings: Mapping[str, t.Any] | None = None,
+    prefix: str = "",
+    *,
+    written_as: WrittenAs | None = None,
 ) -> dict[str, t.Any]:
     """Validate ``settings`` and return the configuration, keyed by Flask's names.
 
@@ -228,7 +235,12 @@ def parse_settings(
     With a ``prefix`` (``"session."`` for an ini file's shared section) only keys
     that start with it are read, and a string ``secret_key_fallbacks`` is split
     on spaces and commas. Without one, every key must be known.
+
+    Messages name a setting as ``written_as(name)`` (by default ``prefix +
+    name``), so an adapter whose users spell settings their own way (a
+    PasteDeploy section, where the prefix is optional) names them that way.
     """
+    spell = written_as or (lambda name: prefix + name)
     if settings is None:
         settings = {}
     if not isinstance(settings, Mapping):
@@ -245,14 +257,14 @@ def parse_settings(
         else:
             name = raw_name
         if name == "secret_key_fallbacks":
-            config["SECRET_KEY_FALLBACKS"] = _to_fallbacks(raw_name, value, from_ini=bool(prefix))
+            config["SECRET_KEY_FALLBACKS"] = _to_fallbacks(spell(name), value, bool(prefix))
             continue
         setting = _SETTINGS.get(name)
         if setting is None:
             known = ", ".join(sorted([*_SETTINGS, "secret_key_fallbacks"]))
-            raise ValueError(f"unknown setting {raw_name!r}; the settings are: {known}")
-        config[setting.config_key] = setting.convert(raw_name, value)
-    _check_combinations(config, prefix)
+            raise ValueError(f"unknown setting {spell(name)!r}; the settings are: {known}")
+        config[setting.config_key] = setting.convert(spell(name), value)
+    _check_combinations(config, spell)
     return config
 
 
@@ -268,15 +280,23 @@ class SessionConfig:
     a change takes effect on the next request, as with Flask's ``app.config``.
     """
 
-    def __init__(self, settings: Mapping[str, t.Any] | None = None, *, prefix: str = "") -> None:
-        self.config: dict[str, t.Any] = parse_settings(settings, prefix)
+    def __init__(
+        self,
+        settings: Mapping[str, t.Any] | None = None,
+        *,
+        prefix: str = "",
+        written_as: WrittenAs | None = None,
+    ) -> None:
+        #: A setting's name as the user writes it, for messages (see :func:`parse_settings`).
+        self.setting_name: WrittenAs = written_as or (lambda name: prefix + name)
+        self.config: dict[str, t.Any] = parse_settings(settings, prefix, written_as=written_as)
         if self.config["SECRET_KEY"] is None:
             # As in Flask, no key means NullSession; unlike Flask, say so once,
             # at start-up, rather than on the first write of the first user.
             logger.warning(
                 "no secret key is set (setting %r): sessions are unavailable and every "
                 "session write will raise. Set it to a long random string (%s).",
-                f"{prefix}secret_key",
+                self.setting_name("secret_key"),
                 _HOW_TO_MAKE_A_KEY,
             )
 
@@ -293,39 +313,39 @@ class SessionConfig:
         return self.config["ENVIRON_KEY"]  # type: ignore[no-any-return]
 
 
-def _check_combinations(config: dict[str, t.Any], prefix: str) -> None:
+def _check_combinations(config: dict[str, t.Any], spell: WrittenAs) -> None:
     """Refuse cookie attribute combinations that browsers reject outright."""
     name = config["SESSION_COOKIE_NAME"]
     secure = config["SESSION_COOKIE_SECURE"]
     if config["SESSION_COOKIE_SAMESITE"] == "None" and not secure:
         raise ValueError(
-            f"setting {prefix}cookie_samesite='None' requires {prefix}cookie_secure=true: "
+            f"setting {spell('cookie_samesite')}='None' requires {spell('cookie_secure')}=true: "
             "browsers reject SameSite=None cookies that are not Secure"
         )
     if config["SESSION_COOKIE_PARTITIONED"] and not secure:
         raise ValueError(
-            f"setting {prefix}cookie_partitioned=true requires {prefix}cookie_secure=true: "
+            f"setting {spell('cookie_partitioned')}=true requires {spell('cookie_secure')}=true: "
             "browsers reject Partitioned cookies that are not Secure"
         )
     if name.startswith("__Secure-") and not secure:
         raise ValueError(
-            f"setting {prefix}cookie_name={name!r} requires {prefix}cookie_secure=true "
+            f"setting {spell('cookie_name')}={name!r} requires {spell('cookie_secure')}=true "
             "(the __Secure- prefix)"
         )
     if name.startswith("__Host-"):
         path = config["SESSION_COOKIE_PATH"] or config["APPLICATION_ROOT"]
         if not secure:
             raise ValueError(
-                f"setting {prefix}cookie_name={name!r} requires {prefix}cookie_secure=true "
+                f"setting {spell('cookie_name')}={name!r} requires {spell('cookie_secure')}=true "
                 "(the __Host- prefix)"
             )
         if config["SESSION_COOKIE_DOMAIN"]:
             raise ValueError(
-                f"setting {prefix}cookie_domain must be empty with "
-                f"{prefix}cookie_name={name!r} (the __Host- prefix forbids a Domain)"
+                f"setting {spell('cookie_domain')} must be empty with "
+                f"{spell('cookie_name')}={name!r} (the __Host- prefix forbids a Domain)"
             )
         if path != "/":
             raise ValueError(
-                f"setting {prefix}cookie_path must be '/' with {prefix}cookie_name={name!r} "
+                f"setting {spell('cookie_path')} must be '/' with {spell('cookie_name')}={name!r} "
                 "(the __Host- prefix requires Path=/)"
             )

@@ -81,4 +81,20 @@ def test_no_secret_key_logs_one_warning_at_load_time(caplog: pytest.LogCaptureFi
         filter_app_factory(counter, {}, cookie_secure="true")
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
-    assert "secret_key" in record.getMessage()
+    assert "'secret_key'" in record.getMessage()
+    assert "session." not in record.getMessage()  # the section wrote no prefix
+
+
+@pytest.mark.parametrize(
+    ("conf", "named"),
+    [({}, "'secret_key'"), ({"session.cookie_secure": "true"}, "'secret_key'")],
+)
+def test_a_write_without_a_key_names_the_setting_as_the_section_spells_it(
+    conf: dict[str, str], named: str
+) -> None:
+    testapp = TestApp(filter_app_factory(counter, {}, **conf))
+    with pytest.raises(RuntimeError) as info:
+        testapp.get("/")
+    message = str(info.value)
+    assert named in message
+    assert "session." not in message and "Flask" not in message

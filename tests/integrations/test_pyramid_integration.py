@@ -188,8 +188,11 @@ def test_without_a_secret_key_reads_are_empty_and_writes_explain() -> None:
     TestApp(make_app({}, results)).get("/check")
     assert results["verified"] is True
     assert dict(results["session"]) == {}
-    with pytest.raises(RuntimeError, match="secret key"):
+    with pytest.raises(RuntimeError, match="secret key") as info:
         results["session"]["x"] = 1
+    # Named as a Pyramid user writes it in the ini file, not as Flask or the middleware would.
+    assert "'session.secret_key'" in str(info.value)
+    assert "Flask" not in str(info.value)
 
 
 def test_a_misspelt_setting_fails_at_config_time() -> None:
@@ -307,3 +310,20 @@ def test_created_round_trips_through_flask_and_a_flask_cookie_gets_one() -> None
     ours.get("/inspect", headers={"Cookie": f"session={through_flask}"})
     assert results["created"] == stamped
     assert results["underlying"] == {"n": 2}
+
+
+def test_a_secure_cookie_on_plain_http_is_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from wsgi_sessions import _wsgi
+
+    monkeypatch.setattr(_wsgi, "_warned_secure_over_http", False)
+    settings = {"session.secret_key": SECRET, "session.cookie_secure": "true"}
+    client = TestApp(make_app(settings, {}))
+    with caplog.at_level(logging.WARNING, logger="wsgi_sessions"):
+        client.get("/write", extra_environ={"HTTP_HOST": "localhost:6543"})
+        assert caplog.records == []  # the browser keeps it on localhost
+        client.get("/write", extra_environ={"HTTP_HOST": "staging.example.test"})
+        client.get("/write", extra_environ={"HTTP_HOST": "staging.example.test"})
+    (record,) = caplog.records
+    assert "plain-HTTP" in record.getMessage()

@@ -14,10 +14,9 @@ in the section is validated: a typo is an error at start-up, never ignored.
 
 from __future__ import annotations
 
-import re
 import typing as t
 
-from wsgi_sessions import SessionMiddleware
+from wsgi_sessions import SessionConfig, SessionMiddleware
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -25,7 +24,6 @@ if t.TYPE_CHECKING:
 __all__ = ["filter_app_factory"]
 
 _PREFIX = "session."
-_PREFIXED_NAME = re.compile(rf"(?<![\w.]){re.escape(_PREFIX)}(\w+)")
 
 
 def filter_app_factory(
@@ -33,21 +31,16 @@ def filter_app_factory(
 ) -> SessionMiddleware:
     """Wrap ``app`` in :class:`SessionMiddleware` configured by the filter's section."""
     settings: dict[str, str] = {}
+    written: dict[str, str] = {}  # setting -> the key as the section wrote it
     for key, value in local_conf.items():
-        name = _PREFIX + key.removeprefix(_PREFIX)
-        if name in settings:
+        name = key.removeprefix(_PREFIX)
+        if name in written:
             raise ValueError(f"setting {name!r} is given twice in the [filter] section")
-        settings[name] = value
-    # The prefix gives ini semantics: strings everywhere, fallbacks split on spaces.
-    try:
-        return SessionMiddleware(app, settings, prefix=_PREFIX)
-    except (TypeError, ValueError) as exc:
-        # Name settings as the section wrote them (the prefix is optional here),
-        # which is what the user will search the file for.
-        def as_written(match: re.Match[str]) -> str:
-            return match[0] if match[0] in local_conf else match[1]
-
-        message = _PREFIXED_NAME.sub(as_written, str(exc))
-        if message == str(exc):
-            raise
-        raise type(exc)(message) from None
+        written[name] = key
+        settings[_PREFIX + name] = value
+    # The prefix gives ini semantics (strings everywhere, fallbacks split on
+    # spaces); messages name each setting as the section wrote it.
+    config = SessionConfig(
+        settings, prefix=_PREFIX, written_as=lambda name: written.get(name, name)
+    )
+    return SessionMiddleware(app, config)

@@ -26,7 +26,7 @@ from wsgi_sessions import (
     SessionInterface,
     SessionMixin,
 )
-from wsgi_sessions._wsgi import HeaderResponse, LazyRequest
+from wsgi_sessions._wsgi import HeaderResponse, LazyRequest, warn_if_secure_cookie_over_http
 from wsgi_sessions.middleware import default_interface
 
 if t.TYPE_CHECKING:
@@ -219,7 +219,10 @@ def _save(
     response: Response,
 ) -> None:
     # WebOb's headerlist is the response's real header list: written in place.
-    interface.save_session(session_config, session, HeaderResponse(response.headerlist))
+    saved = HeaderResponse(response.headerlist)
+    interface.save_session(session_config, session, saved)
+    if saved.sets_cookie:
+        warn_if_secure_cookie_over_http(request.environ, session_config.config)
 
 
 def session_factory_from_settings(
