@@ -7,7 +7,6 @@ import typing as t
 
 import pytest
 
-
 #: The stores whose records expire by the server's clock, not the one they are given.
 SERVER_CLOCK_STORES = {"RedisStore", "PostgreSQLStore"}
 
