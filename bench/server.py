@@ -241,10 +241,14 @@ def measure_all(
     floors: dict[str, Callable[[], object]],
     rounds: int,
     seconds: float,
+    after_prepare: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Result], dict[str, float]]:
     """Round-robin: every contender and floor once per round, the median over
-    rounds, so a machine that gets busier or quieter skews no one."""
+    rounds, so a machine that gets busier or quieter skews no one.
+    ``after_prepare`` runs between counting and timing (to stop a tracer)."""
     prepared = {contender.name: prepare(contender) for contender in contenders}
+    if after_prepare is not None:
+        after_prepare()
     samples: dict[tuple[str, str], list[float]] = {}
     for round_ in range(rounds):
         for name, func in floors.items():
