@@ -413,6 +413,39 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(
     store.close()
 
 
+def test_a_ready_pool_in_use_before_fork_is_refused_in_the_child(
+    postgresql_url: str, postgresql_table: str
+) -> None:
+    pool: ConnectionPool[t.Any] = ConnectionPool(
+        postgresql_url, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False
+    )
+    store = PostgreSQLStore(pool, table=postgresql_table)
+    assert store.create(KEY, {"a": "1"}, 60)
+    parent_backend = _backend_pid(store)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # as above
+        pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            refused = 0
+            for _ in range(2):  # refused every time, not only the first
+                try:
+                    store.load(KEY)
+                except SessionStoreError as exc:
+                    refused += "each worker" in str(exc)
+            for conn in list(store._connections):
+                conn.close()  # harmless here: detached
+            status = 0 if refused == 2 else 1
+        finally:
+            os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0
+    assert store.load(KEY) == {"a": "1"}
+    assert _backend_pid(store) == parent_backend
+    pool.close()
+
+
 # -- failures --------------------------------------------------------------------------------
 
 

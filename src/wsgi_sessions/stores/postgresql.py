@@ -378,6 +378,7 @@ class PostgreSQLStore(Store):
         self._lock = threading.Lock()
         self._pool: ConnectionPool[t.Any] | None = None
         self._pid = 0
+        self._ready_pool_forked = False
         # Every connection of this store's pools, to detach in a forked child.
         self._connections: weakref.WeakSet[psycopg.Connection[t.Any]] = weakref.WeakSet()
         if create:
@@ -416,17 +417,18 @@ class PostgreSQLStore(Store):
             if pool is not None:  # forked after the parent opened it
                 _detach(self._connections)
                 _INHERITED.append(pool)
+                self._pool = None
+                if self._ready_pool is not None:
+                    self._ready_pool_forked = True
+            if self._ready_pool_forked:
+                raise SessionStoreError(
+                    "PostgreSQL session store: a ready pool that was in use before fork() "
+                    "cannot be used in the child; create it in each worker (or pass a URL)"
+                )
             if self._ready_pool is not None:
-                if pool is not None:
-                    raise SessionStoreError(
-                        "PostgreSQL session store: a ready pool cannot be reopened after "
-                        "fork(); create it in each worker (or pass a URL)"
-                    )
                 pool = self._ready_pool
                 if pool.closed:
                     pool.open(wait=False)
-                # A ready pool's connections may predate this store: detached
-                # after a fork only if they came through _get_connection.
             else:
                 pool = self._pool_class(
                     self.conninfo,
