@@ -30,12 +30,11 @@ import sys
 import tempfile
 import typing as t
 import uuid
-from collections.abc import Iterable
 
 import psycopg
 from psycopg import pq
 from psycopg_pool import ConnectionPool
-from server import SCENARIOS, SECRET, App, Contender, make_app, measure_all, ours
+from server import SCENARIOS, SECRET, App, Contender, around_flask_interface, measure_all, ours
 
 from wsgi_sessions.stores import MemoryStore
 from wsgi_sessions.stores.postgresql import PostgreSQLStore
@@ -87,28 +86,7 @@ def flask_session_sqlalchemy(url: str, table: str, trips: RoundTrips) -> App:
     with flask_app.app_context():
         event.listen(db.engine, "connect", lambda dbapi, record: trips.configure(dbapi))
     interface = SqlAlchemySessionInterface(flask_app, db, table=table, use_signer=False)
-    key = "flask_session.session"
-    inner = make_app(lambda environ: environ[key])
-
-    def app(environ: dict[str, t.Any], start_response: t.Any) -> Iterable[bytes]:
-        with flask_app.app_context():
-            request = flask_app.request_class(environ)
-            environ[key] = session = interface.open_session(flask_app, request)
-            response = flask_app.response_class()
-
-            def capture(
-                status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
-            ) -> t.Any:
-                response.status = status
-                response.headers.extend(headers)
-                return lambda data: None
-
-            body = inner(environ, capture)
-            interface.save_session(flask_app, session, response)
-        start_response(response.status, response.headers.to_wsgi_list())
-        return body
-
-    return app
+    return around_flask_interface(flask_app, interface, context=flask_app.app_context)
 
 
 def main() -> None:

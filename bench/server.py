@@ -29,6 +29,7 @@ no prefix, are recorded as they are written) and are deleted at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -177,21 +178,35 @@ def flask_session(client: redis.Redis, prefix: str, seed: Mapping[str, t.Any] = 
     flask_app = flask.Flask("bench")
     flask_app.secret_key = SECRET
     interface = RedisSessionInterface(flask_app, client, key_prefix=prefix, use_signer=False)
+    return around_flask_interface(flask_app, interface, seed)
+
+
+def around_flask_interface(
+    flask_app: t.Any,
+    interface: t.Any,
+    seed: Mapping[str, t.Any] = SEED,
+    context: Callable[[], t.ContextManager[object]] | None = None,
+) -> App:
+    """The app, with a Flask session interface's open_session/save_session
+    around it (inside ``context()`` if given, e.g. an app context)."""
     key = "flask_session.session"
     inner = make_app(lambda environ: environ[key], seed=seed)
 
     def app(environ: dict[str, t.Any], start_response: t.Any) -> Iterable[bytes]:
-        request = flask_app.request_class(environ)
-        environ[key] = session = interface.open_session(flask_app, request)
-        response = flask_app.response_class()
+        with context() if context is not None else contextlib.nullcontext():
+            request = flask_app.request_class(environ)
+            environ[key] = session = interface.open_session(flask_app, request)
+            response = flask_app.response_class()
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: t.Any = None) -> t.Any:
-            response.status = status
-            response.headers.extend(headers)
-            return lambda data: None
+            def capture(
+                status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+            ) -> t.Any:
+                response.status = status
+                response.headers.extend(headers)
+                return lambda data: None
 
-        body = inner(environ, capture)
-        interface.save_session(flask_app, session, response)
+            body = inner(environ, capture)
+            interface.save_session(flask_app, session, response)
         start_response(response.status, response.headers.to_wsgi_list())
         return body
 
