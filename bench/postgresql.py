@@ -34,7 +34,16 @@ import uuid
 import psycopg
 from psycopg import pq
 from psycopg_pool import ConnectionPool
-from server import SCENARIOS, SECRET, App, Contender, around_flask_interface, measure_all, ours
+from server import (
+    SCENARIOS,
+    SECRET,
+    App,
+    Contender,
+    around_flask_interface,
+    measure_all,
+    ours,
+    print_rows,
+)
 
 from wsgi_sessions.stores import MemoryStore
 from wsgi_sessions.stores.postgresql import PostgreSQLStore
@@ -141,14 +150,7 @@ def main() -> None:
         ours_trips.close()
         theirs_trips.close()
     print(f"command: python bench/postgresql.py --rounds {args.rounds} --seconds {args.seconds}")
-    print("| contender | " + " | ".join(f"{s} µs (trips)" for s in SCENARIOS) + " |")
-    print("|---|" + "---:|" * len(SCENARIOS))
-    for name, results in rows.items():
-        cells = []
-        for scenario in SCENARIOS:
-            micros, trips = results[scenario]
-            cells.append(f"{micros:.1f} ({'-' if trips is None else trips})")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print_rows(rows)
     print()
     cells = [
         f"{rows['flask-session sqlalchemy'][s][0] / rows['ours postgresql'][s][0]:.2f}"

@@ -337,10 +337,8 @@ def main() -> None:
     report(rows, floor)
 
 
-def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
-    raw = floor["HGET"]
-    print(f"floor: one raw redis-py round trip: PING {floor['PING']:.1f} µs, HGET {raw:.1f} µs")
-    print()
+def print_rows(rows: dict[str, Result]) -> None:
+    """µs per request (round trips) of each contender, as a Markdown table."""
     print("| contender | " + " | ".join(f"{s} µs (trips)" for s in SCENARIOS) + " |")
     print("|---|" + "---:|" * len(SCENARIOS))
     for name, results in rows.items():
@@ -349,6 +347,13 @@ def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
             micros, trips = results[scenario]
             cells.append(f"{micros:.1f} ({'-' if trips is None else trips})")
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
+    raw = floor["HGET"]
+    print(f"floor: one raw redis-py round trip: PING {floor['PING']:.1f} µs, HGET {raw:.1f} µs")
+    print()
+    print_rows(rows)
     print()
     print("Redis-backed time / (round trips x raw HGET round trip); target <= 1.25,")
     print("and ours / the in-context floor (our memory-store work + one raw HGET):")
