@@ -29,6 +29,7 @@ no prefix, are recorded as they are written) and are deleted at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -177,21 +178,35 @@ def flask_session(client: redis.Redis, prefix: str, seed: Mapping[str, t.Any] = 
     flask_app = flask.Flask("bench")
     flask_app.secret_key = SECRET
     interface = RedisSessionInterface(flask_app, client, key_prefix=prefix, use_signer=False)
+    return around_flask_interface(flask_app, interface, seed)
+
+
+def around_flask_interface(
+    flask_app: t.Any,
+    interface: t.Any,
+    seed: Mapping[str, t.Any] = SEED,
+    context: Callable[[], t.ContextManager[object]] | None = None,
+) -> App:
+    """The app, with a Flask session interface's open_session/save_session
+    around it (inside ``context()`` if given, e.g. an app context)."""
     key = "flask_session.session"
     inner = make_app(lambda environ: environ[key], seed=seed)
 
     def app(environ: dict[str, t.Any], start_response: t.Any) -> Iterable[bytes]:
-        request = flask_app.request_class(environ)
-        environ[key] = session = interface.open_session(flask_app, request)
-        response = flask_app.response_class()
+        with context() if context is not None else contextlib.nullcontext():
+            request = flask_app.request_class(environ)
+            environ[key] = session = interface.open_session(flask_app, request)
+            response = flask_app.response_class()
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: t.Any = None) -> t.Any:
-            response.status = status
-            response.headers.extend(headers)
-            return lambda data: None
+            def capture(
+                status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+            ) -> t.Any:
+                response.status = status
+                response.headers.extend(headers)
+                return lambda data: None
 
-        body = inner(environ, capture)
-        interface.save_session(flask_app, session, response)
+            body = inner(environ, capture)
+            interface.save_session(flask_app, session, response)
         start_response(response.status, response.headers.to_wsgi_list())
         return body
 
@@ -241,10 +256,14 @@ def measure_all(
     floors: dict[str, Callable[[], object]],
     rounds: int,
     seconds: float,
+    after_prepare: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Result], dict[str, float]]:
     """Round-robin: every contender and floor once per round, the median over
-    rounds, so a machine that gets busier or quieter skews no one."""
+    rounds, so a machine that gets busier or quieter skews no one.
+    ``after_prepare`` runs between counting and timing (to stop a tracer)."""
     prepared = {contender.name: prepare(contender) for contender in contenders}
+    if after_prepare is not None:
+        after_prepare()
     samples: dict[tuple[str, str], list[float]] = {}
     for round_ in range(rounds):
         for name, func in floors.items():
@@ -318,10 +337,8 @@ def main() -> None:
     report(rows, floor)
 
 
-def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
-    raw = floor["HGET"]
-    print(f"floor: one raw redis-py round trip: PING {floor['PING']:.1f} µs, HGET {raw:.1f} µs")
-    print()
+def print_rows(rows: dict[str, Result]) -> None:
+    """µs per request (round trips) of each contender, as a Markdown table."""
     print("| contender | " + " | ".join(f"{s} µs (trips)" for s in SCENARIOS) + " |")
     print("|---|" + "---:|" * len(SCENARIOS))
     for name, results in rows.items():
@@ -330,6 +347,13 @@ def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
             micros, trips = results[scenario]
             cells.append(f"{micros:.1f} ({'-' if trips is None else trips})")
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
+    raw = floor["HGET"]
+    print(f"floor: one raw redis-py round trip: PING {floor['PING']:.1f} µs, HGET {raw:.1f} µs")
+    print()
+    print_rows(rows)
     print()
     print("Redis-backed time / (round trips x raw HGET round trip); target <= 1.25,")
     print("and ours / the in-context floor (our memory-store work + one raw HGET):")

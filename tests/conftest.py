@@ -143,6 +143,38 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         client.close()
 
 
+POSTGRESQL_URL = os.environ.get(
+    "WSGI_SESSIONS_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def postgresql_url() -> str:
+    """The test PostgreSQL's URL; skip/fail per the rule when it is not reachable."""
+    pytest.importorskip("psycopg")
+    pytest.importorskip("psycopg_pool")
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRESQL_URL, connect_timeout=2).close()
+    except psycopg.Error as exc:
+        skip_or_fail(f"PostgreSQL is not reachable at {POSTGRESQL_URL} ({type(exc).__name__})")
+    return POSTGRESQL_URL
+
+
+@pytest.fixture
+def postgresql_table(postgresql_url: str) -> Iterator[str]:
+    """A table name unique to this test; the table and the functions made with
+    it (and only those) are dropped after."""
+    import psycopg
+
+    table = f"wsgi_sessions_test_{uuid.uuid4().hex[:16]}"
+    yield table
+    with psycopg.connect(postgresql_url, autocommit=True) as db:
+        db.execute(f'DROP TABLE IF EXISTS "{table}"')
+        db.execute(f'DROP FUNCTION IF EXISTS "{table}_end", "{table}_rename"')
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -199,7 +231,7 @@ def own_redis() -> Iterator[RedisServer]:
 
 # -- the stores: one parametrized fixture over every backend ---------------------------
 
-STORES = ["memory", "sqlite", "redis"]
+STORES = ["memory", "sqlite", "redis", "postgresql"]
 
 
 class StorePair(t.NamedTuple):
@@ -217,6 +249,12 @@ def store_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     if kind == "sqlite":
         path = tmp_path / "sessions.db"
         first, second = SQLiteStore(path), SQLiteStore(path)
+    elif kind == "postgresql":
+        from wsgi_sessions.stores.postgresql import PostgreSQLStore
+
+        url = request.getfixturevalue("postgresql_url")
+        table = request.getfixturevalue("postgresql_table")
+        first, second = PostgreSQLStore(url, table=table), PostgreSQLStore(url, table=table)
     else:
         from wsgi_sessions.stores.redis import RedisStore
 

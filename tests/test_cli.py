@@ -179,3 +179,9 @@ def test_purge_against_a_redis_that_is_down_fails(capsys: pytest.CaptureFixture[
     assert "Redis session store failed during purge" in err
     assert "purged" not in out
     assert "hunter2" not in out + err
+
+
+def test_schema_prints_the_sqlite_ddl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    SQLiteStore(tmp_path / "s.db").close()
+    assert main(["schema", "--store", f"sqlite:///{tmp_path}/s.db"]) == 0
+    assert "CREATE TABLE IF NOT EXISTS wsgi_sessions" in capsys.readouterr().out

@@ -4,6 +4,8 @@
 - ``inspect COOKIE --secret-key KEY``: verify a cookie session and pretty-print
   it (never without the key: an unverified cookie proves nothing).
 - ``purge --store URL``: delete expired server-side sessions (for cron).
+- ``schema --store URL``: print the DDL a store needs, for a database user
+  other than the app's to run (then add ``create=false`` to the app's URL).
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import os
 import pprint
 import secrets
 import sys
-from collections.abc import Sequence
+import typing as t
+from collections.abc import Callable, Sequence
 
 from itsdangerous import BadData
 
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface
 from .settings import SessionConfig
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from .stores import Store
 
 __all__ = ["main"]
 
@@ -53,10 +59,12 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(args: argparse.Namespace) -> int:
+def _open_store(url: str) -> tuple[Store | None, Callable[[Exception], None], int]:
+    """The store of ``url``, made without creating anything (a typo must not
+    make a new file or table), with a printer for errors that masks the
+    password, and the exit status when there is no store."""
     from .stores import mask_url, store_from_url
 
-    url = args.store
     shown = mask_url(url)
 
     def error(exc: Exception) -> None:
@@ -64,13 +72,19 @@ def _purge(args: argparse.Namespace) -> int:
         print(f"error: {str(exc).replace(url, shown)}", file=sys.stderr)
 
     try:
-        store = store_from_url(url, create=False)  # a typo must not make a new file
+        return store_from_url(url, create=False), error, 0
     except (ValueError, TypeError) as exc:
         error(exc)
-        return 2
+        return None, error, 2
     except SessionStoreError as exc:
         error(exc)
-        return 1
+        return None, error, 1
+
+
+def _purge(args: argparse.Namespace) -> int:
+    store, error, status = _open_store(args.store)
+    if store is None:
+        return status
     try:
         count = store.purge_expired()
     except SessionStoreError as exc:
@@ -79,6 +93,21 @@ def _purge(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"purged {count} expired session(s)")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    store, _, status = _open_store(args.store)
+    if store is None:
+        return status
+    try:
+        ddl = store.schema_sql()
+    finally:
+        store.close()
+    if ddl is None:
+        print(f"error: a {type(store).__name__} needs no schema", file=sys.stderr)
+        return 2
+    print(ddl.rstrip("\n"))
     return 0
 
 
@@ -107,6 +136,10 @@ def _parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="delete expired server-side sessions")
     purge.add_argument("--store", required=True, help="sqlite:///path.db, redis://..., ...")
     purge.set_defaults(run=_purge)
+
+    schema = commands.add_parser("schema", help="print the DDL a store's database needs")
+    schema.add_argument("--store", required=True, help="postgresql://..., sqlite:///path.db, ...")
+    schema.set_defaults(run=_schema)
     return parser
 
 

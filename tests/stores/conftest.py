@@ -7,13 +7,16 @@ import typing as t
 
 import pytest
 
+#: The stores whose records expire by the server's clock, not the one they are given.
+SERVER_CLOCK_STORES = {"RedisStore", "PostgreSQLStore"}
+
 
 class Clock:
     """The time a store sees, moved by :meth:`advance`.
 
     Memory and SQLite take it as their clock, so time passes without a
-    sleep. Redis expires keys by its own clock, so for Redis ``advance``
-    sleeps (the expiry tests are the only slow ones there).
+    sleep. Redis and PostgreSQL expire records by their own clocks, so for
+    them ``advance`` sleeps (the expiry tests are the only slow ones there).
     """
 
     def __init__(self, real: bool) -> None:
@@ -39,6 +42,6 @@ def fake_clock() -> Clock:
 @pytest.fixture
 def clock(store: t.Any, other_store: t.Any) -> Clock:
     """A clock given to both handles of the store under test."""
-    clock = Clock(real=type(store).__name__ == "RedisStore")
+    clock = Clock(real=type(store).__name__ in SERVER_CLOCK_STORES)
     store.clock = other_store.clock = clock
     return clock

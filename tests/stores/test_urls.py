@@ -37,7 +37,7 @@ def test_mask_url_hides_the_password(url: str, masked: str) -> None:
         "redis+foo://user:hunter2@127.0.0.1/0",
         "mongodb://admin:hunter2@db/0",
         "sqlite://user:hunter2@host/x.db",
-        "postgresql://app:hunter2@db/app?password=hunter2",
+        "mssql://app:hunter2@db/app?password=hunter2",
     ],
 )
 def test_a_refused_url_is_named_without_its_password(url: str) -> None:

@@ -10,10 +10,19 @@ from .base import Store
 from .memory import MemoryStore
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from .postgresql import PostgreSQLStore
     from .redis import RedisStore
     from .sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "mask_url", "store_from_url"]
+__all__ = [
+    "MemoryStore",
+    "PostgreSQLStore",
+    "RedisStore",
+    "SQLiteStore",
+    "Store",
+    "mask_url",
+    "store_from_url",
+]
 
 # scheme://user:password@ ; the authority ends at the first / ? or # after its last @.
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^?#]*@")
@@ -32,6 +41,10 @@ def __getattr__(name: str) -> t.Any:
         from .sqlite import SQLiteStore
 
         return SQLiteStore
+    if name == "PostgreSQLStore":
+        from .postgresql import PostgreSQLStore
+
+        return PostgreSQLStore
     raise AttributeError(name)
 
 
@@ -57,7 +70,9 @@ def mask_url(url: str) -> str:
 def store_from_url(url: str, *, create: bool = True) -> Store:
     """A store for ``url``: ``memory://``, ``sqlite:///relative.db``,
     ``sqlite:////absolute/path.db``, ``redis://host:port/db`` (also
-    ``rediss://`` and ``unix://``, passed to redis-py as they are).
+    ``rediss://`` and ``unix://``, passed to redis-py as they are),
+    ``postgresql://user:password@host:port/dbname`` (also ``postgres://``;
+    see :func:`wsgi_sessions.stores.postgresql.parse_url`).
 
     A URL of another kind is a :class:`ValueError` naming the ``store`` setting.
     With ``create`` false, a store whose file or table does not exist yet is a
@@ -83,6 +98,11 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
         from .redis import RedisStore
 
         return RedisStore(url)
+    if scheme in ("postgresql", "postgres"):
+        from .postgresql import PostgreSQLStore
+
+        return PostgreSQLStore(url, create=create)
     raise ValueError(
-        f"setting 'store' must be a memory://, sqlite:/// or redis:// URL, got {mask_url(url)!r}"
+        "setting 'store' must be a memory://, sqlite:///, redis:// or postgresql:// URL, "
+        f"got {mask_url(url)!r}"
     )

@@ -161,6 +161,12 @@ class Store(abc.ABC):
         """Remove expired records and markers and return how many; stores whose
         backend expires records by itself (Redis) return 0."""
 
+    def schema_sql(self) -> str | None:
+        """The DDL this store needs in its database (what it runs at start-up
+        unless told not to), for ``wsgi-sessions schema``; None for a store
+        that needs none."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional for subclasses
         """Release connections; the store must not be used afterwards."""
 

@@ -136,6 +136,9 @@ class SQLiteStore(Store):
         elif not os.path.isfile(self.path):
             raise SessionStoreError(f"SQLite session store: {self.path!r} does not exist")
 
+    def schema_sql(self) -> str:
+        return _SCHEMA.format(table=self.table)
+
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
