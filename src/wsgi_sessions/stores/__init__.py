@@ -10,10 +10,20 @@ from .base import Store
 from .memory import MemoryStore
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from .mysql import MySQLStore
     from .redis import RedisStore
     from .sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "mask_url", "store_from_url"]
+__all__ = [
+    "MemoryStore",
+    "MySQLStore",
+    "RedisStore",
+    "SQLiteStore",
+    "Store",
+    "mask_url",
+    "schema_from_url",
+    "store_from_url",
+]
 
 # scheme://user:password@ ; the authority ends at the first / ? or # after its last @.
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^?#]*@")
@@ -32,6 +42,10 @@ def __getattr__(name: str) -> t.Any:
         from .sqlite import SQLiteStore
 
         return SQLiteStore
+    if name == "MySQLStore":
+        from .mysql import MySQLStore
+
+        return MySQLStore
     raise AttributeError(name)
 
 
@@ -57,7 +71,8 @@ def mask_url(url: str) -> str:
 def store_from_url(url: str, *, create: bool = True) -> Store:
     """A store for ``url``: ``memory://``, ``sqlite:///relative.db``,
     ``sqlite:////absolute/path.db``, ``redis://host:port/db`` (also
-    ``rediss://`` and ``unix://``, passed to redis-py as they are).
+    ``rediss://`` and ``unix://``, passed to redis-py as they are),
+    ``mysql://user:password@host:port/dbname`` (also ``mariadb://``).
 
     A URL of another kind is a :class:`ValueError` naming the ``store`` setting.
     With ``create`` false, a store whose file or table does not exist yet is a
@@ -83,6 +98,35 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
         from .redis import RedisStore
 
         return RedisStore(url)
+    if scheme in ("mysql", "mariadb"):
+        from .mysql import MySQLStore
+
+        return MySQLStore(_checked_mysql_url(url), create=create)
     raise ValueError(
-        f"setting 'store' must be a memory://, sqlite:/// or redis:// URL, got {mask_url(url)!r}"
+        f"setting 'store' must be a memory://, sqlite:///, redis:// or mysql:// URL, "
+        f"got {mask_url(url)!r}"
     )
+
+
+def _checked_mysql_url(url: str) -> str:
+    """``url`` once :func:`~wsgi_sessions.stores.mysql.parse_url` accepts it;
+    its ValueError names the ``store`` setting and the URL without its password."""
+    from .mysql import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise ValueError(f"setting 'store': {exc}, got {mask_url(url)!r}") from None
+    return url
+
+
+def schema_from_url(url: str) -> str:
+    """The DDL a store of ``url`` runs at start-up (its ``schema_sql()``), for
+    ``wsgi-sessions schema``; a :class:`ValueError` for a store that has none."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("mysql", "mariadb"):
+        from .mysql import MySQLStore, parse_url
+
+        _, options = parse_url(_checked_mysql_url(url))
+        return MySQLStore.schema_sql(options.get("table", "wsgi_sessions"))
+    raise ValueError(f"store {mask_url(url)!r} has no SQL schema to print")
