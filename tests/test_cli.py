@@ -179,3 +179,27 @@ def test_purge_against_a_redis_that_is_down_fails(capsys: pytest.CaptureFixture[
     assert "Redis session store failed during purge" in err
     assert "purged" not in out
     assert "hunter2" not in out + err
+
+
+def test_schema_prints_the_ddl_of_a_mysql_store_without_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("MySQLdb")
+    # Port 1: nothing listens there; printing the DDL needs no database.
+    assert main(["schema", "--store", "mysql://app:hunter2@127.0.0.1:1/app?table=web"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("-- wsgi-sessions")
+    assert "CREATE TABLE IF NOT EXISTS web (" in out
+    assert "CREATE PROCEDURE web_apply_v1(" in out
+    assert "hunter2" not in out + err
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://:hunter2@127.0.0.1/0", "mysql://app:hunter2@db/app?tabel=web"]
+)
+def test_schema_refuses_a_store_without_one(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("MySQLdb")
+    assert main(["schema", "--store", url]) == 2
+    out, err = capsys.readouterr()
+    assert "error:" in err
+    assert "hunter2" not in out + err

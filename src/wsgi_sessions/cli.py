@@ -4,6 +4,8 @@
 - ``inspect COOKIE --secret-key KEY``: verify a cookie session and pretty-print
   it (never without the key: an unverified cookie proves nothing).
 - ``purge --store URL``: delete expired server-side sessions (for cron).
+- ``schema --store URL``: print the DDL an SQL store runs at start-up, for
+  teams whose app user may not run DDL (then set ``create=false`` in the URL).
 """
 
 from __future__ import annotations
@@ -82,6 +84,17 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    from .stores import schema_from_url
+
+    try:
+        print(schema_from_url(args.store), end="")  # connects to nothing
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # the message masks the password
+        return 2
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wsgi-sessions", description="Tools for wsgi-sessions sessions."
@@ -107,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="delete expired server-side sessions")
     purge.add_argument("--store", required=True, help="sqlite:///path.db, redis://..., ...")
     purge.set_defaults(run=_purge)
+
+    schema = commands.add_parser("schema", help="print the DDL of an SQL store")
+    schema.add_argument("--store", required=True, help="mysql://user@host/dbname?table=...")
+    schema.set_defaults(run=_schema)
     return parser
 
 
