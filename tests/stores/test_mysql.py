@@ -506,20 +506,25 @@ def test_a_database_down_is_a_503_before_any_header_then_service_resumes(
     store.close()
 
 
-def test_a_connection_is_never_returned_inside_a_transaction(
+def test_a_procedure_that_fails_midway_rolls_back_before_reporting(
     mysql_url: str, mysql_table: str
 ) -> None:
-    # A procedure that fails midway rolls back before the error reaches us.
+    # A field with no value fails after the procedure has locked the row and
+    # pushed its expiry: the error must reach us with the transaction undone,
+    # or the pooled connection would hold the row's lock for good.
     store = MySQLStore(mysql_url, table=mysql_table, pool_size=1)
+    other = MySQLStore(mysql_url, table=mysql_table, create=False, timeout=2)
     store.create(KEY, {"a": "1"}, 60)
-    with pytest.raises(SessionStoreError):
-        store.apply(KEY, {"b": "x" * 20_000_000}, [])  # beyond max_allowed_packet
-    assert store.load(KEY) == {"a": "1"}
     with store._pool.connection() as (connection, _):
         cursor = connection.cursor()
+        with pytest.raises(MySQLdb.IntegrityError, match="cannot be null"):
+            cursor.execute(store._sql["apply"], (KEY, '[["b"]]', None, None))
         cursor.execute("SELECT @@in_transaction" if _is_mariadb(cursor) else "SELECT 0")
         assert cursor.fetchall()[0][0] == 0
+        assert other.apply(KEY, {"c": "3"}, []) is True  # the row is not left locked
+    assert store.load(KEY) == {"a": "1", "c": "3"}
     store.close()
+    other.close()
 
 
 def _is_mariadb(cursor: t.Any) -> bool:
