@@ -210,7 +210,7 @@ def mysql_url() -> str:
 
 
 def drop_mysql_table(url: str, table: str) -> None:
-    """Drop a test's table and the procedures made with it."""
+    """Drop a test's tables and the procedures made with them."""
     import MySQLdb
 
     from wsgi_sessions.stores import _mysql_sql
@@ -220,7 +220,7 @@ def drop_mysql_table(url: str, table: str) -> None:
     connection = MySQLdb.connect(**params, autocommit=True)
     try:
         cursor = connection.cursor()
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"DROP TABLE IF EXISTS {table}, {table}_fields")
         for operation in _mysql_sql.PROCEDURES:
             cursor.execute(
                 f"DROP PROCEDURE IF EXISTS {_mysql_sql.procedure_name(table, operation)}"
