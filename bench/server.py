@@ -7,6 +7,11 @@ Scenarios (one WSGI request each, called directly, no HTTP):
 - S2: the same cookie; the app writes one key without reading.
 - S3: no cookie; the app writes two keys (a new session each time).
 
+MySQL/MariaDB (``--mysql-url``, default WSGI_SESSIONS_MYSQL_URL or
+mysql://root@127.0.0.1:3306/test; ``--mysql-url ''`` to leave out): our
+MySQLStore against Flask-Session's SQLAlchemy backend on the same database,
+round trips counted around mysqlclient (bench/mysql_contenders.py).
+
 Contenders: our cookie session (the baseline for the memory store), our
 memory/SQLite/Redis stores through SessionMiddleware; Beaker's
 SessionMiddleware with memory, file and ext:redis; Flask-Session's
@@ -289,7 +294,12 @@ def main() -> None:
         "--redis-url",
         default=os.environ.get("WSGI_SESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15"),
     )
+    parser.add_argument(  # MySQL: bench/mysql_contenders.py; "" leaves them out
+        "--mysql-url",
+        default=os.environ.get("WSGI_SESSIONS_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+    )
     args = parser.parse_args()
+    mysql = None
     counter = RedisCounter()
     prefix = f"wsgi_sessions_bench:{uuid.uuid4().hex}:"
     client = redis.Redis.from_url(args.redis_url, socket_timeout=2, socket_connect_timeout=2)
@@ -328,8 +338,15 @@ def main() -> None:
                     None,
                 ),
             ]
+            if args.mysql_url:
+                from mysql_contenders import MySQLContenders
+
+                mysql = MySQLContenders(args.mysql_url, ours, make_app, SECRET)
+                contenders += [Contender(*contender) for contender in mysql.contenders]
             rows, floor = measure_all(contenders, floors, args.rounds, args.seconds)
     finally:
+        if mysql is not None:
+            mysql.close()
         keys = list(client.scan_iter(match=prefix + "*", count=1000)) + sorted(counter.beaker_keys)
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
@@ -379,6 +396,14 @@ def report(rows: dict[str, Result], floor: dict[str, float]) -> None:
         ("beaker ext:redis / ours redis", "beaker ext:redis", "ours redis"),
         ("flask-session redis / ours redis", "flask-session redis", "ours redis"),
     ]
+    if "ours mysql" in rows:
+        pairs.append(
+            (
+                "flask-session sqlalchemy / ours mysql",
+                "flask-session sqlalchemy mysql",
+                "ours mysql",
+            )
+        )
     for label, peer, base in pairs:
         cells = [f"{rows[peer][s][0] / rows[base][s][0]:.2f}" for s in SCENARIOS]
         print(f"| {label} | " + " | ".join(cells) + " |")

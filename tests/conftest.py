@@ -229,9 +229,49 @@ def own_redis() -> Iterator[RedisServer]:
         server.stop()
 
 
+MYSQL_URL = os.environ.get("WSGI_SESSIONS_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture
+def mysql_url() -> str:
+    """The test MySQL/MariaDB's URL; skip/fail per the rule when it is not reachable."""
+    pytest.importorskip("MySQLdb")
+    if not _reachable(MYSQL_URL.replace("mysql://", "redis://", 1)):  # the same host:port parse
+        skip_or_fail(f"MySQL/MariaDB is not reachable at {MYSQL_URL}")
+    return MYSQL_URL
+
+
+def drop_mysql_table(url: str, table: str) -> None:
+    """Drop a test's tables and the procedures made with them."""
+    import MySQLdb
+
+    from wsgi_sessions.stores import _mysql_sql
+    from wsgi_sessions.stores.mysql import parse_url
+
+    params, _ = parse_url(url)
+    connection = MySQLdb.connect(**params, autocommit=True)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"DROP TABLE IF EXISTS {table}, {table}_fields")
+        for operation in _mysql_sql.PROCEDURES:
+            cursor.execute(
+                f"DROP PROCEDURE IF EXISTS {_mysql_sql.procedure_name(table, operation)}"
+            )
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def mysql_table(mysql_url: str) -> Iterator[str]:
+    """A table name unique to this test; the table and its procedures are dropped after."""
+    table = f"wsgi_sessions_test_{uuid.uuid4().hex[:16]}"
+    yield table
+    drop_mysql_table(mysql_url, table)
+
+
 # -- the stores: one parametrized fixture over every backend ---------------------------
 
-STORES = ["memory", "sqlite", "redis", "postgresql"]
+STORES = ["memory", "sqlite", "redis", "postgresql", "mysql"]
 
 
 class StorePair(t.NamedTuple):
@@ -255,6 +295,13 @@ def store_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         url = request.getfixturevalue("postgresql_url")
         table = request.getfixturevalue("postgresql_table")
         first, second = PostgreSQLStore(url, table=table), PostgreSQLStore(url, table=table)
+    elif kind == "mysql":
+        from wsgi_sessions.stores.mysql import MySQLStore
+
+        url = request.getfixturevalue("mysql_url")
+        table = request.getfixturevalue("mysql_table")
+        first = MySQLStore(url, table=table)
+        second = MySQLStore(url, table=table, create=False)
     else:
         from wsgi_sessions.stores.redis import RedisStore
 

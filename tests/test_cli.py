@@ -185,3 +185,33 @@ def test_schema_prints_the_sqlite_ddl(tmp_path: Path, capsys: pytest.CaptureFixt
     SQLiteStore(tmp_path / "s.db").close()
     assert main(["schema", "--store", f"sqlite:///{tmp_path}/s.db"]) == 0
     assert "CREATE TABLE IF NOT EXISTS wsgi_sessions" in capsys.readouterr().out
+
+
+def test_schema_prints_the_ddl_of_a_mysql_store_without_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("MySQLdb")
+    # Port 1: nothing listens there; printing the DDL needs no database.
+    assert main(["schema", "--store", "mysql://app:hunter2@127.0.0.1:1/app?table=web"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("-- wsgi-sessions")
+    assert "CREATE TABLE IF NOT EXISTS web (" in out
+    assert "CREATE PROCEDURE web_apply_v1(" in out
+    assert "hunter2" not in out + err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memory://",
+        "redis://:hunter2@127.0.0.1/0",
+        "mysql://app:hunter2@db/app?tabel=web",
+        "postgresql://app:hunter2@db/app?tabel=web",
+    ],
+)
+def test_schema_refuses_a_store_without_one(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("MySQLdb")
+    assert main(["schema", "--store", url]) == 2
+    out, err = capsys.readouterr()
+    assert "error:" in err
+    assert "hunter2" not in out + err

@@ -8,7 +8,7 @@ import typing as t
 import pytest
 
 #: The stores whose records expire by the server's clock, not the one they are given.
-SERVER_CLOCK_STORES = {"RedisStore", "PostgreSQLStore"}
+SERVER_CLOCK_STORES = {"RedisStore", "PostgreSQLStore", "MySQLStore"}
 
 
 class Clock:

@@ -339,11 +339,6 @@ def test_purge_command(
     assert not _exists(postgresql_url, postgresql_table + "_missing")
 
 
-def test_schema_command_for_stores_without_a_schema(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["schema", "--store", "memory://"]) == 2
-    assert "needs no schema" in capsys.readouterr().err
-
-
 # -- ready pools -----------------------------------------------------------------------------
 
 

@@ -10,17 +10,20 @@ from .base import Store
 from .memory import MemoryStore
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from .mysql import MySQLStore
     from .postgresql import PostgreSQLStore
     from .redis import RedisStore
     from .sqlite import SQLiteStore
 
 __all__ = [
     "MemoryStore",
+    "MySQLStore",
     "PostgreSQLStore",
     "RedisStore",
     "SQLiteStore",
     "Store",
     "mask_url",
+    "schema_from_url",
     "store_from_url",
 ]
 
@@ -31,8 +34,8 @@ _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 def __getattr__(name: str) -> t.Any:
     # `import wsgi_sessions` brings in this package (the server-side interface
-    # defaults to MemoryStore); the SQLite and Redis stores, and sqlite3 or
-    # redis-py behind them, load only when asked for.
+    # defaults to MemoryStore); the other stores, and the drivers behind
+    # them, load only when asked for.
     if name == "RedisStore":
         from .redis import RedisStore
 
@@ -45,6 +48,10 @@ def __getattr__(name: str) -> t.Any:
         from .postgresql import PostgreSQLStore
 
         return PostgreSQLStore
+    if name == "MySQLStore":
+        from .mysql import MySQLStore
+
+        return MySQLStore
     raise AttributeError(name)
 
 
@@ -72,7 +79,8 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
     ``sqlite:////absolute/path.db``, ``redis://host:port/db`` (also
     ``rediss://`` and ``unix://``, passed to redis-py as they are),
     ``postgresql://user:password@host:port/dbname`` (also ``postgres://``;
-    see :func:`wsgi_sessions.stores.postgresql.parse_url`).
+    see :func:`wsgi_sessions.stores.postgresql.parse_url`),
+    ``mysql://user:password@host:port/dbname`` (also ``mariadb://``).
 
     A URL of another kind is a :class:`ValueError` naming the ``store`` setting.
     With ``create`` false, a store whose file or table does not exist yet is a
@@ -102,7 +110,45 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
         from .postgresql import PostgreSQLStore
 
         return PostgreSQLStore(url, create=create)
+    if scheme in ("mysql", "mariadb"):
+        from .mysql import MySQLStore
+
+        return MySQLStore(_checked_mysql_url(url), create=create)
     raise ValueError(
-        "setting 'store' must be a memory://, sqlite:///, redis:// or postgresql:// URL, "
+        "setting 'store' must be a memory://, sqlite:///, redis://, postgresql:// or mysql:// URL, "
         f"got {mask_url(url)!r}"
     )
+
+
+def _checked_mysql_url(url: str) -> str:
+    """``url`` once :func:`~wsgi_sessions.stores.mysql.parse_url` accepts it;
+    its ValueError names the ``store`` setting and the URL without its password."""
+    from .mysql import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise ValueError(f"setting 'store': {exc}, got {mask_url(url)!r}") from None
+    return url
+
+
+def schema_from_url(url: str) -> str:
+    """The DDL a store of ``url`` runs at start-up (its ``schema_sql()``), for
+    ``wsgi-sessions schema``, read from the URL alone: it connects to nothing,
+    so it runs where the database is out of reach. A :class:`ValueError` for a
+    store that has no schema."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "sqlite":
+        from . import sqlite
+
+        return sqlite.schema_sql()
+    if scheme in ("postgresql", "postgres"):
+        from . import postgresql
+
+        return postgresql.schema_sql(postgresql.parse_url(url).table)
+    if scheme in ("mysql", "mariadb"):
+        from . import mysql
+
+        _, options = mysql.parse_url(_checked_mysql_url(url))
+        return mysql.schema_sql(options.get("table", "wsgi_sessions"))
+    raise ValueError(f"store {mask_url(url)!r} has no SQL schema to print")

@@ -73,6 +73,11 @@ _SQL = {
 }
 
 
+def schema_sql(table: str = "wsgi_sessions") -> str:
+    """The DDL of the table ``table`` and its expiry index."""
+    return _SCHEMA.format(table=table)
+
+
 def _upgrade(db: sqlite3.Connection, table: str) -> None:
     """Rename the columns of a table made by wsgi-sessions 0.1 (a forward left by
     a rename then is exactly an ended marker with a successor now)."""
@@ -137,7 +142,7 @@ class SQLiteStore(Store):
             raise SessionStoreError(f"SQLite session store: {self.path!r} does not exist")
 
     def schema_sql(self) -> str:
-        return _SCHEMA.format(table=self.table)
+        return schema_sql(self.table)
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
