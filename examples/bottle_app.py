@@ -79,4 +79,5 @@ def make_app(settings: t.Mapping[str, t.Any] | None = None) -> SessionMiddleware
 
 
 if __name__ == "__main__":
-    bottle.run(make_app(), host="127.0.0.1", port=8000)
+    # Bottle prints "Listening on http://127.0.0.1:8000/"; PORT picks another port.
+    bottle.run(make_app(), host="127.0.0.1", port=int(os.environ.get("PORT", "8000")))

@@ -27,7 +27,7 @@ from wsgi_sessions import SessionMiddleware, SessionMixin, get_session
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-HOST, PORT = "127.0.0.1", 8000
+HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
 _HTML = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
 _MAX_FORM = 64 * 1024
 

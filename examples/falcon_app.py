@@ -85,6 +85,8 @@ def make_app(settings: t.Mapping[str, t.Any] | None = None) -> SessionMiddleware
 
 
 if __name__ == "__main__":
-    with make_server("127.0.0.1", 8000, make_app()) as server:
-        print("Serving on http://127.0.0.1:8000/")
+    port = int(os.environ.get("PORT", "8000"))
+    with make_server("127.0.0.1", port, make_app()) as server:
+        # flush: when the output is a pipe (a container's log), show it now.
+        print(f"Serving on http://127.0.0.1:{port}/ (Ctrl+C to stop)", flush=True)
         server.serve_forever()

@@ -90,4 +90,6 @@ def create_app(config: t.Mapping[str, t.Any] | None = None, store: str | None = 
 
 
 if __name__ == "__main__":
-    create_app(store=os.environ.get("WSGI_SESSIONS_STORE")).run(host="127.0.0.1", port=8000)
+    # Flask prints " * Running on http://127.0.0.1:8000"; PORT picks another port.
+    port = int(os.environ.get("PORT", "8000"))
+    create_app(store=os.environ.get("WSGI_SESSIONS_STORE")).run(host="127.0.0.1", port=port)

@@ -79,4 +79,7 @@ if __name__ == "__main__":
     from waitress import serve
 
     secret = os.environ.get("WSGI_SESSIONS_SECRET_KEY") or secrets.token_hex(32)
-    serve(main(**{"session.secret_key": secret}), host="127.0.0.1", port=8000)
+    port = int(os.environ.get("PORT", "8000"))
+    # waitress logs its address at INFO, which nothing shows unless logging is configured.
+    print(f"Serving on http://127.0.0.1:{port}/ (Ctrl+C to stop)", flush=True)
+    serve(main(**{"session.secret_key": secret}), host="127.0.0.1", port=port)

@@ -166,11 +166,16 @@ def postgresql_url() -> str:
 def postgresql_table(postgresql_url: str) -> Iterator[str]:
     """A table name unique to this test; the table and the functions made with
     it (and only those) are dropped after."""
-    import psycopg
-
     table = f"wsgi_sessions_test_{uuid.uuid4().hex[:16]}"
     yield table
-    with psycopg.connect(postgresql_url, autocommit=True) as db:
+    drop_postgresql_table(postgresql_url, table)
+
+
+def drop_postgresql_table(url: str, table: str) -> None:
+    """Drop a test's table and the functions made with it (and only those)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
         db.execute(f'DROP TABLE IF EXISTS "{table}"')
         db.execute(f'DROP FUNCTION IF EXISTS "{table}_end", "{table}_rename"')
 

@@ -19,6 +19,12 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 # Each example takes a store URL: None keeps the session in the signed cookie.
 
 
+def wsgi_example(store: str | None) -> t.Any:
+    import wsgi_app
+
+    return wsgi_app.make_app({"secret_key": SECRET, "store": store})
+
+
 def flask_example(store: str | None) -> t.Any:
     import flask_app
 
@@ -57,7 +63,14 @@ def falcon_example(store: str | None) -> t.Any:
     return falcon_app.make_app({"secret_key": SECRET, "store": store})
 
 
-EXAMPLE_APPS = [flask_example, pyramid_example, pyramid_ini_example, bottle_example, falcon_example]
+EXAMPLE_APPS = [
+    wsgi_example,
+    flask_example,
+    pyramid_example,
+    pyramid_ini_example,
+    bottle_example,
+    falcon_example,
+]
 
 
 @pytest.fixture(params=["cookie", "sqlite"])
