@@ -15,9 +15,22 @@ if t.TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "mask_url", "store_from_url"]
 
+# The schemes RedisStore takes (stores.redis_urls), known here without importing redis-py.
+_REDIS_SCHEMES = frozenset(
+    [
+        "redis",
+        "rediss",
+        "unix",
+        "redis+sentinel",
+        "rediss+sentinel",
+        "redis+cluster",
+        "rediss+cluster",
+    ]
+)
 # scheme://user:password@ ; the authority ends at the first / ? or # after its last @.
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^?#]*@")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+# password= and its kin (sentinel_password=) in the query.
+_QUERY_PASSWORD = re.compile(r"([?&][a-z_]*password=)[^&#]*", re.IGNORECASE)
 
 
 def __getattr__(name: str) -> t.Any:
@@ -57,7 +70,10 @@ def mask_url(url: str) -> str:
 def store_from_url(url: str, *, create: bool = True) -> Store:
     """A store for ``url``: ``memory://``, ``sqlite:///relative.db``,
     ``sqlite:////absolute/path.db``, ``redis://host:port/db`` (also
-    ``rediss://`` and ``unix://``, passed to redis-py as they are).
+    ``rediss://`` and ``unix://``, passed to redis-py as they are),
+    ``redis+sentinel://host:port[,host:port...]/service[/db]`` and
+    ``redis+cluster://host:port[,host:port...]`` (also ``rediss+...``: TLS);
+    see :mod:`wsgi_sessions.stores.redis_urls` for their query parameters.
 
     A URL of another kind is a :class:`ValueError` naming the ``store`` setting.
     With ``create`` false, a store whose file or table does not exist yet is a
@@ -79,10 +95,11 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
         from .sqlite import SQLiteStore
 
         return SQLiteStore(unquote(rest[3:]), create=create)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in _REDIS_SCHEMES:
         from .redis import RedisStore
 
         return RedisStore(url)
     raise ValueError(
-        f"setting 'store' must be a memory://, sqlite:/// or redis:// URL, got {mask_url(url)!r}"
+        "setting 'store' must be a memory://, sqlite:///, redis://, redis+sentinel:// or "
+        f"redis+cluster:// URL, got {mask_url(url)!r}"
     )
