@@ -88,16 +88,18 @@ def failover(kind: str, clients: int) -> None:
         }
         apps = {name: counter_app(store) for name, store in stores.items()}
 
-        def kill(families: list[str]) -> None:
+        def kill(families: dict[str, list[str]]) -> None:
             if isinstance(deployment, Sentinels):
                 deployment.master.kill()
                 print(f"  {kind}: killed the master (port {deployment.master.port})")
                 return
-            owners = [deployment.node_of_slot(key_slot(family.encode())) for family in families]
-            victim = owners[0]
+            victim = deployment.master_for(families)
+            hit = {
+                name: sum(deployment.node_of_slot(key_slot(f.encode())) is victim for f in group)
+                for name, group in families.items()
+            }
             victim.kill()
-            hit = sum(owner is victim for owner in owners)
-            print(f"  {kind}: killed a master (port {victim.port}), {hit} clients' sessions on it")
+            print(f"  {kind}: killed a master (port {victim.port}), serving the sessions of {hit}")
 
         for report in run_failover(apps, kill, clients=clients):
             print(f"  {report.line()}")

@@ -176,7 +176,7 @@ class _Run:
 
 def run_failover(
     groups: dict[str, t.Any],
-    kill: t.Callable[[list[str]], object],
+    kill: t.Callable[[dict[str, list[str]]], object],
     *,
     clients: int = 4,
     warmup: float = 1.5,
@@ -184,8 +184,8 @@ def run_failover(
     limit: float = 30.0,
 ) -> list[GroupReport]:
     """Run ``clients`` browsers per group (``{name: WSGI app}``), call
-    ``kill(families)`` (the session families of the clients, to choose a
-    master that serves some) after ``warmup`` seconds, and go on until every
+    ``kill(families)`` (the session families of each group's clients, to
+    choose a master that serves some) after ``warmup`` seconds, and go on until every
     client has been served again and ``settle`` more seconds have passed, or
     ``limit`` seconds after the kill."""
     run = _Run()
@@ -196,7 +196,10 @@ def run_failover(
     for browser in browsers:
         browser.start()
     time.sleep(warmup)
-    families = [browser.family for browser in browsers if browser.family]
+    families: dict[str, list[str]] = {name: [] for name in groups}
+    for browser in browsers:
+        if browser.family:
+            families[browser.report.name].append(browser.family)
     kill(families)  # times count from its return: the master is dead (and reaped)
     with run.lock:
         run.killed_at = killed = time.monotonic()

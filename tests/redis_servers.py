@@ -294,6 +294,24 @@ class Cluster:
                             return node
         raise LookupError(f"no live master serves slot {slot}")
 
+    def master_for(self, families: dict[str, list[str]]) -> RedisProcess:
+        """The master serving the sessions (by family) of every group if one
+        does, else the one serving the most of them: the one to kill."""
+        from redis.crc import key_slot
+
+        owners = {
+            name: [self.node_of_slot(key_slot(family.encode())) for family in group]
+            for name, group in families.items()
+        }
+        every = [owner for group in owners.values() for owner in group]
+        return max(
+            every,
+            key=lambda node: (
+                all(node in group for group in owners.values()),
+                every.count(node),
+            ),
+        )
+
     def stop(self) -> None:
         for node in self.nodes:
             node.kill()

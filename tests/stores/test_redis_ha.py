@@ -329,3 +329,17 @@ def test_wait_replicas_on_a_cluster_without_replicas_is_a_store_error(
         store.create("{nowait}x", {"a": "1"}, 60)
     assert store.load("{nowait}x") == {"a": "1"}  # on the master: unknown, not "not written"
     store.close()
+
+
+def test_wsgi_sessions_purge_takes_sentinel_and_cluster_urls(
+    redis_sentinels: t.Any, redis_cluster: t.Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from redis_servers import spare_port
+    from wsgi_sessions.cli import main
+
+    assert main(["purge", "--store", redis_sentinels.url()]) == 0
+    assert main(["purge", "--store", redis_cluster.url()]) == 0
+    assert capsys.readouterr().out.count("purged 0 expired session(s)") == 2
+    dead = f"redis+cluster://:hunter2@127.0.0.1:{spare_port()}?socket_timeout=0.5"
+    assert main(["purge", "--store", dead]) == 1
+    assert "hunter2" not in capsys.readouterr().err
