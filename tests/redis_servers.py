@@ -209,6 +209,16 @@ class Sentinels:
     def url(self, scheme: str = "redis+sentinel", query: str = "") -> str:
         return f"{scheme}://{self.addresses}/{self.service}/0{query}"
 
+    def cut_replication_and_kill(self, window: float = 0.1) -> None:
+        """A crash after a network blip: the master drops its replicas' links
+        and refuses their reconnection (an ACL denies the replication
+        commands), acknowledges writes for ``window`` seconds that no replica
+        receives, then is SIGKILLed."""
+        _cli(self.master.port, "ACL", "SETUSER", "default", "-psync", "-sync", "-replconf")
+        _cli(self.master.port, "CLIENT", "KILL", "TYPE", "replica")
+        time.sleep(window)
+        self.master.kill()
+
     def master_port(self) -> int:
         """The port the Sentinels name as master now."""
         reply = _cli(self.sentinels[0].port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
