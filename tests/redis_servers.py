@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -64,9 +65,21 @@ def spare_port(bus: bool = False) -> int:
     raise Unavailable("no spare loopback port")
 
 
+# The CA of each port that speaks TLS (a TLS deployment's processes).
+_tls_ca: dict[int, Path] = {}
+
+
 def _answers(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), 0.5) as sock:
+        sock = socket.create_connection(("127.0.0.1", port), 0.5)
+        if port in _tls_ca:
+            context = ssl.create_default_context(cafile=str(_tls_ca[port]))
+            try:
+                sock = context.wrap_socket(sock, server_hostname="127.0.0.1")  # owns it now
+            except OSError:
+                sock.close()
+                raise
+        with sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
@@ -75,13 +88,64 @@ def _answers(port: int) -> bool:
 
 def _cli(port: int, *args: str, timeout: float = 10) -> str:
     done = subprocess.run(
-        [_executable("redis-cli"), "-h", "127.0.0.1", "-p", str(port), *args],
+        [_executable("redis-cli"), "-h", "127.0.0.1", "-p", str(port), *_tls_args(port), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
     return done.stdout
+
+
+def _tls_args(port: int) -> list[str]:
+    return ["--tls", "--cacert", str(_tls_ca[port])] if port in _tls_ca else []
+
+
+def certificates(directory: Path) -> Path:
+    """A CA and a certificate for 127.0.0.1 signed by it, made with the
+    openssl command in ``directory``; returns the directory."""
+    openssl = _executable("openssl")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for command in (
+        ["req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test-ca"],
+        ["req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        [
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    ):
+        done = subprocess.run(
+            [openssl, *command], cwd=directory, capture_output=True, timeout=30, check=False
+        )
+        if done.returncode != 0:
+            raise Unavailable(f"openssl {command[0]} failed: {done.stderr[-300:]!r}")
+    return directory
+
+
+def _tls_config(port: int, files: Path | None) -> str:
+    """The lines that make ``port`` a TLS port (and the plain port off)."""
+    if files is None:
+        return f"port {port}\n"
+    _tls_ca[port] = files / "ca.crt"
+    return (
+        f"port 0\ntls-port {port}\ntls-cert-file {files / 'server.crt'}\n"
+        f"tls-key-file {files / 'server.key'}\ntls-ca-cert-file {files / 'ca.crt'}\n"
+        "tls-auth-clients no\ntls-replication yes\ntls-cluster yes\n"
+    )
 
 
 def _wait(condition: t.Callable[[], bool], seconds: float, what: str) -> None:
@@ -95,12 +159,14 @@ def _wait(condition: t.Callable[[], bool], seconds: float, what: str) -> None:
 class RedisProcess:
     """One redis-server (or Sentinel) process of ours."""
 
-    def __init__(self, directory: Path, port: int, *args: str, config: str = "") -> None:
+    def __init__(
+        self, directory: Path, port: int, *args: str, config: str = "", tls: Path | None = None
+    ) -> None:
         self.port = port
         self.args = args
         self.directory = directory
         self.config = directory / f"{port}.conf"
-        self.config.write_text(f"port {port}\nbind 127.0.0.1\ndir {directory}\n{config}")
+        self.config.write_text(f"{_tls_config(port, tls)}bind 127.0.0.1\ndir {directory}\n{config}")
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -149,10 +215,13 @@ class Sentinels:
 
     service = "mymaster"
 
-    def __init__(self, replicas: int = 1, failover: bool = False) -> None:
+    def __init__(self, replicas: int = 1, failover: bool = False, tls: bool = False) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="wsgi-sessions-sentinel-"))
         self.processes: list[RedisProcess] = []
+        self.tls: Path | None = None
         try:
+            if tls:
+                self.tls = certificates(self.directory)
             self.master = self._spawn(spare_port(), config=_COMMON)
             self.replicas = [
                 self._spawn(
@@ -179,7 +248,7 @@ class Sentinels:
             raise
 
     def _spawn(self, port: int, *args: str, config: str) -> RedisProcess:
-        process = RedisProcess(self.directory, port, *args, config=config)
+        process = RedisProcess(self.directory, port, *args, config=config, tls=self.tls)
         self.processes.append(process)
         return process
 
@@ -209,6 +278,11 @@ class Sentinels:
     def url(self, scheme: str = "redis+sentinel", query: str = "") -> str:
         return f"{scheme}://{self.addresses}/{self.service}/0{query}"
 
+    def tls_url(self, query: str = "") -> str:
+        """The ``rediss+sentinel://`` URL of a TLS deployment, trusting its CA."""
+        assert self.tls is not None
+        return self.url("rediss+sentinel", f"?ssl_ca_certs={self.tls / 'ca.crt'}{query}")
+
     def cut_replication_and_kill(self, window: float = 0.1) -> None:
         """A crash after a network blip: the master drops its replicas' links
         and refuses their reconnection (an ACL denies the replication
@@ -233,22 +307,26 @@ class Sentinels:
 class Cluster:
     """A Redis Cluster of ``masters`` masters, each with ``replicas`` replicas."""
 
-    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0, tls: bool = False) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="wsgi-sessions-cluster-"))
         self.nodes: list[RedisProcess] = []
+        self.tls: Path | None = None
         try:
+            if tls:
+                self.tls = certificates(self.directory)
             for _ in range(masters * (1 + replicas)):
                 port = spare_port(bus=True)
                 config = (
                     f"{_COMMON}cluster-enabled yes\ncluster-config-file nodes-{port}.conf\n"
                     f"cluster-node-timeout {DOWN_AFTER_MS}\n"
                 )
-                self.nodes.append(RedisProcess(self.directory, port, config=config))
+                self.nodes.append(RedisProcess(self.directory, port, config=config, tls=self.tls))
             for node in self.nodes:
                 node.wait_ready()
             done = subprocess.run(
                 [
                     _executable("redis-cli"),
+                    *_tls_args(self.nodes[0].port),
                     "--cluster",
                     "create",
                     *(f"127.0.0.1:{node.port}" for node in self.nodes),
@@ -289,6 +367,11 @@ class Cluster:
 
     def url(self, scheme: str = "redis+cluster", query: str = "") -> str:
         return f"{scheme}://{self.addresses}{query}"
+
+    def tls_url(self, query: str = "") -> str:
+        """The ``rediss+cluster://`` URL of a TLS deployment, trusting its CA."""
+        assert self.tls is not None
+        return self.url("rediss+cluster", f"?ssl_ca_certs={self.tls / 'ca.crt'}{query}")
 
     def node_of_slot(self, slot: int) -> RedisProcess:
         """The live node that serves ``slot`` as master now."""

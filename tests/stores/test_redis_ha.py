@@ -343,3 +343,35 @@ def test_wsgi_sessions_purge_takes_sentinel_and_cluster_urls(
     dead = f"redis+cluster://:hunter2@127.0.0.1:{spare_port()}?socket_timeout=0.5"
     assert main(["purge", "--store", dead]) == 1
     assert "hunter2" not in capsys.readouterr().err
+
+
+# -- TLS: rediss+sentinel:// and rediss+cluster:// against TLS-only servers -----------------
+
+
+@pytest.mark.parametrize("kind", ["sentinel", "cluster"])
+def test_rediss_urls_talk_tls_to_tls_only_deployments(
+    kind: str, service_unavailable: t.Callable[[str], t.NoReturn]
+) -> None:
+    import redis_servers
+
+    try:
+        deployment = (
+            redis_servers.Sentinels(tls=True)
+            if kind == "sentinel"
+            else redis_servers.Cluster(tls=True)
+        )
+    except redis_servers.Unavailable as exc:
+        service_unavailable(f"no TLS Redis {kind} for the test: {exc}")
+    try:
+        # Every server listens on a TLS port only (port 0): a success is TLS.
+        store = RedisStore(deployment.tls_url(f"&prefix={_prefix()}&socket_timeout=1"))
+        assert store.create("{tls}x", {"a": "1"}, 60)
+        assert store.rename("{tls}x", "{tls}y") is True
+        assert store.load("{tls}y") == {"a": "1"}
+        store.close()
+        # The same servers without TLS: refused, as a store error (a 503).
+        with pytest.raises(SessionStoreError):
+            plain = RedisStore(deployment.url(query="?socket_timeout=0.5"))
+            plain.load("{tls}y")
+    finally:
+        deployment.stop()
