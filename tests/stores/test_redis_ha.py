@@ -294,6 +294,21 @@ def test_wait_replicas_reaches_the_replica_in_one_round_trip(
     store.close()
 
 
+def test_wait_replicas_loads_its_scripts_again_after_a_script_flush(
+    redis_sentinels: t.Any,
+) -> None:
+    # As on a promoted replica, which never had the scripts: NOSCRIPT inside
+    # the pipeline, then SCRIPT LOAD and the pipeline again.
+    store = RedisStore(redis_sentinels.url(query=f"?prefix={_prefix()}&wait_replicas=1"))
+    assert store.create("{flushed}x", {"a": "1"}, 60)
+    master = redis.Redis(port=redis_sentinels.master.port)
+    master.script_flush()  # our own deployment
+    master.close()
+    assert store.apply("{flushed}x", {"b": "2"}, []) is True
+    assert store.load("{flushed}x") == {"a": "1", "b": "2"}
+    store.close()
+
+
 def test_a_write_no_replica_acknowledged_is_a_503_not_a_false_success(
     redis_sentinels: t.Any,
 ) -> None:
