@@ -194,6 +194,32 @@ def _is_cluster(client: t.Any) -> bool:
 _WRITES = frozenset(("create", "apply", "end", "rename"))
 
 
+def _checked_options(
+    prefix: str | None,
+    wait_replicas: int | None,
+    wait_timeout: float | None,
+    socket_timeout: float | None,
+) -> tuple[str, int, float]:
+    """prefix, wait_replicas and wait_timeout with their defaults, or a ValueError."""
+    prefix = "wsgi_sessions:" if prefix is None else prefix
+    if "{" in prefix or "}" in prefix:
+        raise ValueError(
+            f"RedisStore prefix must not contain '{{' or '}}' (got {prefix!r}): the "
+            "session's hash tag must be the first braces of its key"
+        )
+    replicas = wait_replicas or 0
+    timeout = 0.5 if wait_timeout is None else wait_timeout
+    if replicas < 0:
+        raise ValueError(f"RedisStore wait_replicas must be 0 or more, got {wait_replicas}")
+    if replicas and socket_timeout and timeout >= socket_timeout:
+        raise ValueError(
+            f"RedisStore wait_timeout ({timeout:g} s) must be shorter than the "
+            f"client's socket_timeout ({socket_timeout:g} s), or every unacknowledged write "
+            "would time out the connection instead"
+        )
+    return prefix, replicas, timeout
+
+
 class RedisStore(Store):
     """Sessions in Redis, through redis-py.
 
@@ -244,6 +270,7 @@ class RedisStore(Store):
         self._errors = (redis_module.RedisError, redis_module.RedisClusterException)
         self._also_close: list[t.Any] = []
         timeout: float | None
+        made_here = isinstance(client, str)  # from a URL: ours to close on an error
         if isinstance(client, str):
             from .redis_urls import client_from_url
 
@@ -261,25 +288,16 @@ class RedisStore(Store):
                     "every request that uses a session; create it with socket_timeout=2 "
                     "and socket_connect_timeout=2 (or pass a redis:// URL)"
                 )
-        prefix = "wsgi_sessions:" if prefix is None else prefix
-        if "{" in prefix or "}" in prefix:
-            raise ValueError(
-                f"RedisStore prefix must not contain '{{' or '}}' (got {prefix!r}): the "
-                "session's hash tag must be the first braces of its key"
+        try:
+            self.prefix, self.wait_replicas, self.wait_timeout = _checked_options(
+                prefix, wait_replicas, wait_timeout, timeout
             )
-        self.wait_replicas = wait_replicas or 0
-        self.wait_timeout = 0.5 if wait_timeout is None else wait_timeout
-        if self.wait_replicas < 0:
-            raise ValueError(f"RedisStore wait_replicas must be 0 or more, got {wait_replicas}")
-        if self.wait_replicas and timeout and self.wait_timeout >= timeout:
-            raise ValueError(
-                f"RedisStore wait_timeout ({self.wait_timeout:g} s) must be shorter than the "
-                f"client's socket_timeout ({timeout:g} s), or every unacknowledged write "
-                "would time out the connection instead"
-            )
+        except ValueError:
+            for made in (client, *self._also_close) if made_here else ():
+                made.close()  # a Cluster client has connected already
+            raise
         self._cluster = _is_cluster(client)
         self.client: t.Any = client
-        self.prefix = prefix
         self.clock = clock
         # Script objects run by SHA (one round trip), loading the script again
         # when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
