@@ -390,4 +390,3 @@ def test_rediss_urls_talk_tls_to_tls_only_deployments(
             plain.load("{tls}y")
     finally:
         deployment.stop()
-
