@@ -274,9 +274,36 @@ def mysql_table(mysql_url: str) -> Iterator[str]:
     drop_mysql_table(mysql_url, table)
 
 
+# -- Redis Sentinel and Cluster: deployments of our own, one of each per test session -----
+
+
+def _deployment(request: pytest.FixtureRequest, kind: str) -> t.Any:
+    pytest.importorskip("redis")
+    import redis_servers
+
+    try:
+        deployment = redis_servers.Sentinels() if kind == "sentinel" else redis_servers.Cluster()
+    except redis_servers.Unavailable as exc:
+        skip_or_fail(f"no Redis {kind} for the tests: {exc}")
+    request.addfinalizer(deployment.stop)
+    return deployment
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels(request: pytest.FixtureRequest) -> t.Any:
+    """A master, a replica and three Sentinels of our own (redis_servers.Sentinels)."""
+    return _deployment(request, "sentinel")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(request: pytest.FixtureRequest) -> t.Any:
+    """A Redis Cluster of three masters of our own (redis_servers.Cluster)."""
+    return _deployment(request, "cluster")
+
+
 # -- the stores: one parametrized fixture over every backend ---------------------------
 
-STORES = ["memory", "sqlite", "redis", "postgresql", "mysql"]
+STORES = ["memory", "sqlite", "redis", "redis-sentinel", "redis-cluster", "postgresql", "mysql"]
 
 
 class StorePair(t.NamedTuple):
@@ -307,6 +334,13 @@ def store_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         table = request.getfixturevalue("mysql_table")
         first = MySQLStore(url, table=table)
         second = MySQLStore(url, table=table, create=False)
+    elif kind in ("redis-sentinel", "redis-cluster"):
+        from wsgi_sessions.stores.redis import RedisStore
+
+        fixture = "redis_sentinels" if kind == "redis-sentinel" else "redis_cluster"
+        # A prefix of this test's own on a throwaway deployment, dropped with it.
+        url = request.getfixturevalue(fixture).url(query=f"?prefix=t{uuid.uuid4().hex}:")
+        first, second = RedisStore(url), RedisStore(url)
     else:
         from wsgi_sessions.stores.redis import RedisStore
 

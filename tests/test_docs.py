@@ -233,6 +233,7 @@ PUBLIC_MODULES = [
     "wsgi_sessions.stores.memory",
     "wsgi_sessions.stores.sqlite",
     "wsgi_sessions.stores.redis",
+    "wsgi_sessions.stores.redis_urls",
     "wsgi_sessions.stores.postgresql",
     "wsgi_sessions.stores.mysql",
     "wsgi_sessions.integrations.pyramid",

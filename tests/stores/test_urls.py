@@ -25,6 +25,23 @@ from wsgi_sessions.stores import mask_url, store_from_url
         ("memory://", "memory://"),
         ("not a url", "not a url"),
         ("redis://[::1:hunter2@host/0", "redis://[:***@host/0"),  # unparseable: masked broadly
+        # Sentinel and Cluster: several hosts, and the Sentinels' own password.
+        (
+            "redis+sentinel://:hunter2@10.0.0.1:26379,10.0.0.2:26379/mymaster/0",
+            "redis+sentinel://:***@10.0.0.1:26379,10.0.0.2:26379/mymaster/0",
+        ),
+        (
+            "rediss+cluster://app:hun@ter2@h1:7000,[::1]:7001?prefix=s:",
+            "rediss+cluster://app:***@h1:7000,[::1]:7001?prefix=s:",
+        ),
+        (
+            "redis+sentinel://h1:26379,h2:26379/svc?sentinel_password=hunter2&prefix=x",
+            "redis+sentinel://h1:26379,h2:26379/svc?sentinel_password=***&prefix=x",
+        ),
+        (
+            "redis+cluster://h1:7000,h2:7001,h3:7002",
+            "redis+cluster://h1:7000,h2:7001,h3:7002",
+        ),
     ],
 )
 def test_mask_url_hides_the_password(url: str, masked: str) -> None:

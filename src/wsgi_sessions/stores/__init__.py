@@ -27,9 +27,22 @@ __all__ = [
     "store_from_url",
 ]
 
+# The schemes RedisStore takes (stores.redis_urls), known here without importing redis-py.
+_REDIS_SCHEMES = frozenset(
+    [
+        "redis",
+        "rediss",
+        "unix",
+        "redis+sentinel",
+        "rediss+sentinel",
+        "redis+cluster",
+        "rediss+cluster",
+    ]
+)
 # scheme://user:password@ ; the authority ends at the first / ? or # after its last @.
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^?#]*@")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+# password= and its kin (sentinel_password=) in the query.
+_QUERY_PASSWORD = re.compile(r"([?&][a-z_]*password=)[^&#]*", re.IGNORECASE)
 
 
 def __getattr__(name: str) -> t.Any:
@@ -80,7 +93,10 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
     ``rediss://`` and ``unix://``, passed to redis-py as they are),
     ``postgresql://user:password@host:port/dbname`` (also ``postgres://``;
     see :func:`wsgi_sessions.stores.postgresql.parse_url`),
-    ``mysql://user:password@host:port/dbname`` (also ``mariadb://``).
+    ``mysql://user:password@host:port/dbname`` (also ``mariadb://``),
+    ``redis+sentinel://host:port[,host:port...]/service[/db]`` and
+    ``redis+cluster://host:port[,host:port...]`` (also ``rediss+...``: TLS);
+    see :mod:`wsgi_sessions.stores.redis_urls` for their query parameters.
 
     A URL of another kind is a :class:`ValueError` naming the ``store`` setting.
     With ``create`` false, a store whose file or table does not exist yet is a
@@ -102,7 +118,7 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
         from .sqlite import SQLiteStore
 
         return SQLiteStore(unquote(rest[3:]), create=create)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in _REDIS_SCHEMES:
         from .redis import RedisStore
 
         return RedisStore(url)
@@ -115,8 +131,8 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
 
         return MySQLStore(_checked_mysql_url(url), create=create)
     raise ValueError(
-        "setting 'store' must be a memory://, sqlite:///, redis://, postgresql:// or mysql:// URL, "
-        f"got {mask_url(url)!r}"
+        "setting 'store' must be a memory://, sqlite:///, redis:// (also redis+sentinel://, "
+        f"redis+cluster://), postgresql:// or mysql:// URL, got {mask_url(url)!r}"
     )
 
 

@@ -175,22 +175,75 @@ def _failed(operation: str, exc: Exception) -> SessionStoreError:
 
 def _socket_timeout(client: t.Any) -> float | None:
     """The socket timeout a ready client was configured with, if it says."""
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None)
+    get_kwargs = getattr(client, "get_connection_kwargs", None)  # Redis, RedisCluster
+    kwargs = get_kwargs() if callable(get_kwargs) else None
+    if not isinstance(kwargs, dict):
+        pool = getattr(client, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", None)
     if isinstance(kwargs, dict):
         return kwargs.get("socket_timeout")
     return getattr(client, "socket_timeout", 0.0)  # unknown shape: assume set
 
 
+def _is_cluster(client: t.Any) -> bool:
+    return hasattr(client, "get_node_from_key")
+
+
+# The operations that write: with wait_replicas, each waits for replicas.
+# (A load's or touch's expiry refresh does not: losing one costs nothing.)
+_WRITES = frozenset(("create", "apply", "end", "rename"))
+
+
+def _checked_options(
+    prefix: str | None,
+    wait_replicas: int | None,
+    wait_timeout: float | None,
+    socket_timeout: float | None,
+) -> tuple[str, int, float]:
+    """prefix, wait_replicas and wait_timeout with their defaults, or a ValueError."""
+    prefix = "wsgi_sessions:" if prefix is None else prefix
+    if "{" in prefix or "}" in prefix:
+        raise ValueError(
+            f"RedisStore prefix must not contain '{{' or '}}' (got {prefix!r}): the "
+            "session's hash tag must be the first braces of its key"
+        )
+    replicas = wait_replicas or 0
+    timeout = 0.5 if wait_timeout is None else wait_timeout
+    if replicas < 0:
+        raise ValueError(f"RedisStore wait_replicas must be 0 or more, got {wait_replicas}")
+    if replicas and socket_timeout and timeout >= socket_timeout:
+        raise ValueError(
+            f"RedisStore wait_timeout ({timeout:g} s) must be shorter than the "
+            f"client's socket_timeout ({socket_timeout:g} s), or every unacknowledged write "
+            "would time out the connection instead"
+        )
+    return prefix, replicas, timeout
+
+
 class RedisStore(Store):
     """Sessions in Redis, through redis-py.
 
-    ``client`` is a ``redis://`` / ``rediss://`` / ``unix://`` URL or a ready
-    client (``redis.Redis``, a Sentinel master, ``redis.RedisCluster``), used
-    as it is: pass a configured client for TLS, Sentinel or Cluster. A client
-    built from a URL gets short timeouts (``socket_timeout``, 2 s by default)
-    so that a hung Redis becomes a 503 instead of a hung worker; a ready client
-    without a socket timeout is logged as a warning at start-up.
+    ``client`` is a URL (``redis://``, ``rediss://``, ``unix://``,
+    ``redis+sentinel://``, ``redis+cluster://``, ``rediss+...``: see
+    :mod:`wsgi_sessions.stores.redis_urls`) or a ready client (``redis.Redis``,
+    ``Sentinel(...).master_for(...)``, ``redis.RedisCluster``), used as it is.
+    A client built from a URL gets short timeouts (``socket_timeout``, 2 s by
+    default) so that a hung Redis becomes a 503 instead of a hung worker; a
+    ready client without a socket timeout is logged as a warning at start-up.
+
+    ``prefix`` (default ``wsgi_sessions:``; a URL's ``prefix=`` when not
+    given) must not hold ``{`` or ``}``: the keys' hash tag, which keeps a
+    session and its successors in one Cluster slot, must be the first braces.
+
+    Redis replicates asynchronously: a write acknowledged by a master that
+    dies before its replica has it is lost in a failover. ``wait_replicas=n``
+    makes each write (create, apply, end, rename) also wait up to
+    ``wait_timeout`` seconds (default 0.5) for ``n`` replicas to acknowledge
+    it (``WAIT``, in the same round trip as the script except on a Cluster,
+    where it is a second one); fewer acknowledgements is a
+    :class:`~wsgi_sessions.SessionStoreError` (a 503), never a false success.
+    The write is then on the master and may still survive: as for any 503 after
+    a timeout, the outcome is unknown, not "not written".
 
     Expiry runs on Redis's own clock (TTLs); ``clock`` only gives the time an
     ended marker records.
@@ -200,8 +253,10 @@ class RedisStore(Store):
         self,
         client: str | redis.Redis | t.Any = "redis://127.0.0.1:6379/0",
         *,
-        prefix: str = "wsgi_sessions:",
+        prefix: str | None = None,
         socket_timeout: float = 2.0,
+        wait_replicas: int | None = None,
+        wait_timeout: float | None = None,
         clock: Clock = time.time,
     ) -> None:
         try:
@@ -210,19 +265,39 @@ class RedisStore(Store):
             raise ImportError(
                 "RedisStore needs redis-py: pip install 'wsgi-sessions[redis]'"
             ) from None
-        self._errors = (redis_module.RedisError,)
+        # RedisClusterException is no RedisError, and a cluster client raises
+        # it when no node answers (during a failover too): a 503 all the same.
+        self._errors = (redis_module.RedisError, redis_module.RedisClusterException)
+        self._also_close: list[t.Any] = []
+        timeout: float | None
+        made_here = isinstance(client, str)  # from a URL: ours to close on an error
         if isinstance(client, str):
-            client = redis_module.Redis.from_url(
-                client, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+            from .redis_urls import client_from_url
+
+            parsed = client_from_url(client, socket_timeout=socket_timeout)
+            client, self._also_close = parsed.client, parsed.also_close
+            prefix = parsed.prefix if prefix is None else prefix
+            wait_replicas = parsed.wait_replicas if wait_replicas is None else wait_replicas
+            wait_timeout = parsed.wait_timeout if wait_timeout is None else wait_timeout
+            timeout = parsed.socket_timeout
+        else:
+            timeout = _socket_timeout(client)
+            if timeout is None:
+                logger.warning(
+                    "RedisStore: the Redis client has no socket_timeout, so a hung Redis hangs "
+                    "every request that uses a session; create it with socket_timeout=2 "
+                    "and socket_connect_timeout=2 (or pass a redis:// URL)"
+                )
+        try:
+            self.prefix, self.wait_replicas, self.wait_timeout = _checked_options(
+                prefix, wait_replicas, wait_timeout, timeout
             )
-        elif _socket_timeout(client) is None:
-            logger.warning(
-                "RedisStore: the Redis client has no socket_timeout, so a hung Redis hangs "
-                "every request that uses a session; create it with socket_timeout=2 "
-                "and socket_connect_timeout=2 (or pass a redis:// URL)"
-            )
-        self.client = client
-        self.prefix = prefix
+        except ValueError:
+            for made in (client, *self._also_close) if made_here else ():
+                made.close()  # a Cluster client has connected already
+            raise
+        self._cluster = _is_cluster(client)
+        self.client: t.Any = client
         self.clock = clock
         # Script objects run by SHA (one round trip), loading the script again
         # when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
@@ -240,9 +315,52 @@ class RedisStore(Store):
 
     def _call(self, operation: str, keys: list[str], args: list[t.Any]) -> t.Any:
         try:
-            return self._scripts[operation](keys, args)
+            if self.wait_replicas and operation in _WRITES:
+                reply, acknowledged = self._call_and_wait(operation, keys, args)
+            else:
+                return self._scripts[operation](keys, args)
         except self._errors as exc:
             raise _failed(operation, exc) from exc
+        if acknowledged < self.wait_replicas:
+            raise SessionStoreError(
+                f"Redis session store: the {operation} reached the master but "
+                f"{acknowledged} of {self.wait_replicas} replicas acknowledged it within "
+                f"{self.wait_timeout:g} s (wait_replicas); it may be lost in a failover"
+            )
+        return reply
+
+    def _call_and_wait(
+        self, operation: str, keys: list[str], args: list[t.Any]
+    ) -> tuple[t.Any, int]:
+        """The script, then ``WAIT``: the reply and how many replicas have it.
+
+        One round trip (a pipeline on one connection, so on the server the
+        script ran on), except on a Cluster: there WAIT is sent after the
+        script to the node that then serves the key, since a pipelined WAIT
+        would stay on the old node if the script were redirected (MOVED).
+        """
+        script = self._scripts[operation]
+        wait = ("WAIT", self.wait_replicas, int(self.wait_timeout * 1000))
+        if self._cluster:
+            reply = script(keys, args)
+            node = self.client.get_node_from_key(keys[0])
+            return reply, int(self.client.execute_command(*wait, target_nodes=node))
+        from redis.exceptions import NoScriptError
+
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.execute_command(*wait)
+            try:
+                reply, acknowledged = pipe.execute()
+            except NoScriptError:
+                if attempt:
+                    raise
+                # Redis restarted or failed over to a replica without the script.
+                script.sha = self.client.script_load(script.script)
+                continue
+            return reply, int(acknowledged)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def load(self, key: str, touch: bool = False) -> JoinedFields | Ended | None:
         """The fields as :class:`JoinedFields`: the session parses them in one
@@ -299,3 +417,5 @@ class RedisStore(Store):
 
     def close(self) -> None:
         self.client.close()
+        for other in self._also_close:  # the Sentinels a URL named
+            other.close()
