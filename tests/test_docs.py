@@ -18,6 +18,7 @@ import sys
 import typing as t
 from pathlib import Path
 from urllib.parse import urlsplit
+from uuid import uuid4
 
 import pytest
 import webtest
@@ -92,6 +93,18 @@ def test_the_snippet_runs(
         ]:
             monkeypatch.setenv(f"MYSQL_{name}", value or "")
         request.addfinalizer(lambda: drop_mysql_table(url, DOCS_TABLE))
+    if "SENTINEL" in snippet:  # a throwaway deployment of the tests' own, on loopback
+        sentinels = request.getfixturevalue("redis_sentinels")
+        monkeypatch.setenv("REDIS_SENTINEL_URL", sentinels.url(query=f"?prefix=docs{uuid4().hex}:"))
+        host, _, port = sentinels.addresses.partition(",")[0].partition(":")
+        monkeypatch.setenv("SENTINEL_HOST", host)
+        monkeypatch.setenv("SENTINEL_PORT", port)
+    if "CLUSTER_HOST" in snippet:
+        host, _, port = (
+            request.getfixturevalue("redis_cluster").addresses.partition(",")[0].partition(":")
+        )
+        monkeypatch.setenv("CLUSTER_HOST", host)
+        monkeypatch.setenv("CLUSTER_PORT", port)
     namespace: dict[str, t.Any] = {"__name__": "docs_snippet"}
     exec(compile(snippet, "snippet", "exec"), namespace)
     app = namespace.get("application", namespace.get("app"))
