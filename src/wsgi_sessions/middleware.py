@@ -22,7 +22,7 @@ from datetime import timedelta
 from ._wsgi import HeaderResponse, LazyRequest
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
-from .sessions import SessionMixin
+from .sessions import SecureCookieSession, SessionMixin
 from .settings import DEFAULT_ENVIRON_KEY, SessionConfig
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +41,8 @@ _UNAVAILABLE_HEADERS = (
     ("Cache-Control", "no-store"),
     ("Retry-After", "5"),
 )
+#: What saving an untouched session added to the response: nothing, to replay.
+_NOTHING_SAVED = HeaderResponse([])
 
 
 def get_session(environ: WSGIEnvironment, key: str = DEFAULT_ENVIRON_KEY) -> SessionMixin:
@@ -87,6 +89,14 @@ class SessionMiddleware:
             raise TypeError(f"interface must be a SessionInterface, got {type(interface).__name__}")
         self.session_interface = interface
         self.environ_key: str = self.session_config.environ_key
+        # The stock cookie interface, nothing overridden: then a request without
+        # our cookie gets its fresh session here, and an untouched one is not
+        # offered to save_session (bench/cookie.py S0: 2.6 -> 0.9 µs over the bare app).
+        self._stock_cookie = (
+            type(interface) is SecureCookieSessionInterface
+            and not vars(interface)
+            and interface.session_class is SecureCookieSession
+        )
 
     @property
     def config(self) -> dict[str, t.Any]:
@@ -107,16 +117,28 @@ class SessionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         interface = self.session_interface
         session_config = self.session_config  # what the interface takes as Flask's app
-        try:
-            session = interface.open_session(session_config, LazyRequest(environ))
-        except SessionStoreError:
-            logger.exception("session store failed while opening the session")
-            return _unavailable(start_response)
-        if session is None:
-            session = interface.make_null_session(session_config)
+        session: SessionMixin | None
+        # Whether the session is fresh from the stock interface: saving it then
+        # does nothing unless the app touched it (read, wrote, set `modified`).
+        fresh = False
+        if self._stock_cookie:
+            config = session_config.config
+            raw = environ.get("HTTP_COOKIE")
+            if config["SECRET_KEY"] and (not raw or config["SESSION_COOKIE_NAME"] not in raw):
+                session = SecureCookieSession()  # what open_session gives without the cookie
+                fresh = True
+        if not fresh:
+            try:
+                session = interface.open_session(session_config, LazyRequest(environ))
+            except SessionStoreError:
+                logger.exception("session store failed while opening the session")
+                return _unavailable(start_response)
+            if session is None:
+                session = interface.make_null_session(session_config)
+            if interface.is_null_session(session):
+                environ[self.environ_key] = session
+                return self.app(environ, start_response)
         environ[self.environ_key] = session
-        if interface.is_null_session(session):
-            return self.app(environ, start_response)
 
         # Per-request state lives in this frame, never on self.
         started = False
@@ -129,9 +151,19 @@ class SessionMiddleware:
             nonlocal started, store_failed, saved
             started = True
             if saved is None:
+                if (
+                    fresh
+                    and not session._accessed  # type: ignore[union-attr]
+                    and not session._modified  # type: ignore[union-attr]
+                    and not dict.__len__(session)  # type: ignore[arg-type]
+                ):
+                    # Untouched: save_session would add nothing; a second call
+                    # replays that nothing, as it would replay what it added.
+                    saved = _NOTHING_SAVED
+                    return start_response(status, headers, exc_info)
                 saved = HeaderResponse(headers)
                 try:
-                    interface.save_session(session_config, session, saved)
+                    interface.save_session(session_config, session, saved)  # type: ignore[arg-type]
                 except SessionStoreError:
                     logger.exception("session store failed while saving the session")
                     store_failed = True
