@@ -221,6 +221,9 @@ def find_cookie(raw: str, name: str) -> str | None:
     a chunk's first occurrence of the name can start it, so each chunk is
     looked at once, and a hostile header costs time linear in its length.
     """
+    if ";" not in raw:  # one cookie: its split is the header itself (no cheaper way)
+        key, sign, value = raw.partition("=")
+        return value if sign and key.strip() == name else None
     size = len(name)
     if not size or name != name.strip() or ";" in name or "=" in name:
         return _find_cookie_by_split(raw, name)  # names no chunk's key can be, or only by split

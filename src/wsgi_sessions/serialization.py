@@ -254,10 +254,6 @@ class TaggedJSONSerializer:
         self._scan: Callable[[str, int], tuple[t.Any, int]] = make_scanner(
             self._decoder  # type: ignore[arg-type]  # typeshed's signature is wrong
         )
-        # The same scanner without the hook, for text that holds no tag (see loads).
-        self._scan_plain: Callable[[str, int], tuple[t.Any, int]] = make_scanner(
-            json.JSONDecoder()  # type: ignore[arg-type]
-        )
 
     def register(
         self, tag_class: type[JSONTag], force: bool = False, index: int | None = None
@@ -276,10 +272,6 @@ class TaggedJSONSerializer:
         else:
             self.order.insert(index, tag)
         self._exact = _exact_types(self.order)
-        # See loads: text without a string that starts with a space can hold no tag.
-        self._tags_spaced = type(self).untag is TaggedJSONSerializer.untag and all(
-            key.startswith(" ") for key in self.tags
-        )
 
     def tag(self, value: t.Any) -> t.Any:
         """Return ``value`` as plain JSON types, tagging what needs a tag.
@@ -360,14 +352,8 @@ class TaggedJSONSerializer:
         """Parse tagged JSON; tags are undone bottom-up as objects are decoded."""
         if type(value) is not str:  # bytes: json.loads detects their encoding
             return json.loads(value, object_hook=self.untag)
-        scan = self._scan
-        # Every tag key starts with a space, so a text in which no string
-        # starts with one (no `" ` and no escaped space) holds no tag: parse it
-        # without calling the hook once per object (a third of a realistic read).
-        if self._tags_spaced and '" ' not in value and "\\u0020" not in value:
-            scan = self._scan_plain
         try:
-            result, end = scan(value, 0)
+            result, end = self._scan(value, 0)
         except StopIteration:  # whitespace first, or nothing: decode() says which
             return self._decoder.decode(value)
         if end != len(value):  # whitespace or more after the value
