@@ -74,14 +74,23 @@ def calibrate(func: Callable[[], object], seconds: float) -> int:
 
 
 def measure_interleaved(
-    funcs: Mapping[str, Callable[[], object]], *, seconds: float = 0.1, rounds: int = 9
+    funcs: Mapping[str, Callable[[], object]],
+    *,
+    seconds: float = 0.1,
+    rounds: int = 9,
+    clock: Callable[[], float] | None = None,
 ) -> dict[str, float]:
     """Median microseconds per call for each of ``funcs``, timed round-robin.
 
     On a shared machine the speed drifts (other processes, CPU frequency);
     timing every candidate once per round, for many rounds, spreads that drift
     over all of them instead of penalising whichever ran during a slow patch.
+    ``clock`` is ``time.perf_counter`` by default; ``time.process_time``
+    counts only this process's CPU time, which leaves out the time other
+    processes take the core (steadier when the machine is busy).
     """
+    global _clock
+    _clock = time.perf_counter if clock is None else clock
     numbers = {name: calibrate(func, seconds) for name, func in funcs.items()}
     runs: dict[str, list[float]] = {name: [] for name in funcs}
     gc_was_enabled = gc.isenabled()
@@ -96,9 +105,13 @@ def measure_interleaved(
     return {name: statistics.median(times) for name, times in runs.items()}
 
 
+_clock: Callable[[], float] = time.perf_counter
+
+
 def _time_calls(func: Callable[[], object], number: int) -> float:
     """Seconds taken by ``number`` calls of ``func``."""
-    start = time.perf_counter()
+    clock = _clock
+    start = clock()
     for _ in range(number):
         func()
-    return time.perf_counter() - start
+    return clock() - start

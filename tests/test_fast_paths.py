@@ -309,3 +309,47 @@ def test_any_edit_of_a_token_is_judged_as_itsdangerous_judges_it(data: st.DataOb
         ):  # accepted by itsdangerous, but not as we spell it
             expected = ("BadSignature", "signature not in canonical base64", None, None)
         assert _outcome(ours(), candidate, MAX_AGE) == expected
+
+
+# -- finding the cookie in the header without splitting it -----------------------------
+
+# WSGI gives the header as latin-1 text: every whitespace str.strip knows is in it
+# (\x1c-\x1f, \x85, \xa0 as well as the usual ones).
+header_chars = st.sampled_from(
+    [*"session=;\"' \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0,abS", "session", "sessionx"]
+)
+header_names = st.one_of(
+    st.sampled_from(["session", "s", "ses", "sion", "a", "__Host-session", "session2"]),
+    st.sampled_from([" session", "session ", "", "a=b", "a;b", "ses sion", "\xa0s"]),
+    st.text(st.sampled_from("se=; \xa0"), max_size=4),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(header_chars, max_size=40).map("".join), header_names)
+def test_the_cookie_scan_finds_what_splitting_the_header_finds(header: str, name: str) -> None:
+    from wsgi_sessions.interface import _find_cookie_by_split, find_cookie
+
+    assert find_cookie(header, name) == _find_cookie_by_split(header, name)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("session=a", "a"),
+        ("x=1; session=a; session=b", "a"),  # the first one wins
+        ("sessionx=1; xsession=2;session =3", "3"),
+        ("session\xa0= a ;b=c", " a "),  # stripped later, with the quotes
+        ('session="a.b.c"', '"a.b.c"'),
+        ("a=session=1; session", None),  # no '=': not a cookie of that name
+        ("a=session=1", None),
+        ("session;=1", None),
+        ("s ession=1", None),
+        (";;\t session\t=;", ""),
+        ("sessionsession=1; session=2", "2"),
+    ],
+)
+def test_the_cookie_scan_on_known_headers(header: str, expected: str | None) -> None:
+    from wsgi_sessions.interface import find_cookie
+
+    assert find_cookie(header, "session") == expected

@@ -666,3 +666,117 @@ def test_store_failure_after_the_response_started_propagates() -> None:
     with pytest.raises(SessionStoreError):
         SessionMiddleware(app, SECRET)(environ(), recorder)
     assert [status for status, _, _ in recorder.calls] == ["200 OK"]
+
+
+# -- the stock cookie interface's short way for a request without our cookie --------------
+# A subclass of the interface takes the general way (open_session, save_session); each
+# test runs both and expects the same headers.
+
+
+class GeneralInterface(SecureCookieSessionInterface):
+    """Nothing overridden, but not the stock class: the middleware's short way is off."""
+
+
+def both_ways(app: WSGIApplication, settings: dict[str, t.Any] = SECRET) -> list[SessionMiddleware]:
+    stock = SessionMiddleware(app, settings)
+    general = SessionMiddleware(app, settings, interface=GeneralInterface())
+    assert stock._stock_cookie and not general._stock_cookie
+    return [stock, general]
+
+
+def run_both(
+    app: WSGIApplication, cookie: str | None = None, settings: dict[str, t.Any] = SECRET
+) -> list[list[tuple[str, list[tuple[str, str]], t.Any]]]:
+    results = []
+    for middleware in both_ways(app, settings):
+        recorder = Recorder()
+        list(middleware(environ(cookie=cookie), recorder))
+        results.append([(s, session_headers(h), e) for s, h, e in recorder.calls])
+    return results
+
+
+def touching(touch: t.Callable[[SessionMixin], None]) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        touch(get_session(environ))
+        start_response("200 OK", [])
+        return [b""]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "touch",
+    [
+        lambda s: None,
+        lambda s: s.get("x"),
+        lambda s: setattr(s, "modified", True),  # an empty session to save: delete the cookie
+        lambda s: s.__setitem__("x", 1),
+        lambda s: dict.__setitem__(s, "_permanent", True),  # behind the mapping's back
+        lambda s: setattr(s, "permanent", True),
+    ],
+    ids=["untouched", "read", "modified", "write", "dict-level", "permanent"],
+)
+@pytest.mark.parametrize("cookie", [None, "other=1; x=2"])
+def test_a_fresh_session_is_saved_as_save_session_saves_it(
+    touch: t.Callable[[SessionMixin], None], cookie: str | None
+) -> None:
+    stock, general = run_both(touching(touch), cookie)
+    assert stock == general
+
+
+def test_an_untouched_session_sends_nothing_and_a_touched_one_does() -> None:
+    ((_, untouched, _),), _ = run_both(touching(lambda s: None))
+    assert untouched == []
+    ((_, written, _),), _ = run_both(touching(lambda s: s.__setitem__("x", 1)))
+    assert [name for name, _ in written] == ["Vary", "Set-Cookie"]
+    ((_, deleted, _),), _ = run_both(touching(lambda s: setattr(s, "modified", True)))
+    assert [name for name, _ in deleted] == ["Set-Cookie", "Vary"]
+
+
+def test_a_second_start_response_after_an_untouched_first_saves_nothing() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])  # untouched so far
+        get_session(environ)["user"] = "ada"  # too late: the first call saved
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        return [b"error page"]
+
+    stock, general = run_both(app)
+    assert [(s, h) for s, h, _ in stock] == [(s, h) for s, h, _ in general]
+    assert [h for _, h, _ in stock] == [[], []]
+
+
+def test_the_short_way_follows_config_changes_between_requests() -> None:
+    def write(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        get_session(environ)["user"] = "ada"
+        start_response("200 OK", [])
+        return [b""]
+
+    def show(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return [repr(dict(get_session(environ).items())).encode()]
+
+    recorder = Recorder()
+    list(SessionMiddleware(write, SECRET)(environ(), recorder))
+    _, value, _ = parse_set_cookie(dict(recorder.calls[0][1])["Set-Cookie"])
+    reader = SessionMiddleware(show, SECRET)
+    reader.config["SESSION_COOKIE_NAME"] = "renamed"
+    assert b"".join(reader(environ(cookie=f"renamed={value}"), Recorder())) == b"{'user': 'ada'}"
+    assert b"".join(reader(environ(cookie=f"session={value}"), Recorder())) == b"{}"
+    seen: list[SessionMixin] = []
+    capture = SessionMiddleware(touching(seen.append), SECRET)
+    list(capture(environ(), Recorder()))
+    assert type(seen[-1]) is SecureCookieSession
+    capture.config["SECRET_KEY"] = None
+    list(capture(environ(), Recorder()))
+    assert isinstance(seen[-1], NullSession)
+
+
+def test_an_interface_changed_on_the_instance_takes_the_general_way() -> None:
+    interface = SecureCookieSessionInterface()
+    interface.get_cookie_name = lambda app: "mine"  # type: ignore[method-assign]
+    assert not SessionMiddleware(
+        touching(lambda s: None), SECRET, interface=interface
+    )._stock_cookie

@@ -12,10 +12,19 @@ from uuid import UUID
 
 import pytest
 from flask.json.tag import TaggedJSONSerializer as FlaskTaggedJSONSerializer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markupsafe import Markup
+from werkzeug.http import http_date, parse_date
 
 from wsgi_sessions import TaggedJSONSerializer
-from wsgi_sessions.serialization import JSONTag, dump_fields, load_fields
+from wsgi_sessions.serialization import (
+    JSONTag,
+    dump_fields,
+    format_http_date,
+    load_fields,
+    read_http_date,
+)
 
 UTC_SECOND = datetime(2024, 2, 29, 23, 59, 58, tzinfo=timezone.utc)
 
@@ -217,3 +226,150 @@ def test_loads_refuses_and_accepts_what_json_does(text: str) -> None:
             TaggedJSONSerializer().loads(text)
     else:
         assert TaggedJSONSerializer().loads(text) == expected
+
+
+# -- the short ways: the same bytes and values as the plain tagging walk ---------------
+# tag() rebuilds only what needs a tag, exact types skip check(), dates have their own
+# formatter and parser. Each is compared here with the way it replaces.
+
+
+def reference_tag(serializer: TaggedJSONSerializer, value: t.Any) -> t.Any:
+    """The tagging walk without a short way: every dict and list rebuilt, every
+    other value offered to each tag in order (Flask's algorithm, with our refusals)."""
+    if type(value) in (str, int, float, bool, type(None)):
+        return value
+    if type(value) is dict:
+        if len(value) == 1 and next(iter(value)) in serializer.tags:
+            ((key, item),) = value.items()
+            return {" di": {f"{key}__": reference_tag(serializer, item)}}
+        if any(type(key) is not str for key in value):
+            raise TypeError("key")
+        return {key: reference_tag(serializer, item) for key, item in value.items()}
+    if type(value) is list:
+        return [reference_tag(serializer, item) for item in value]
+    for json_tag in serializer.order:
+        if json_tag.check(value):
+            if json_tag.key == " t":
+                return {" t": [reference_tag(serializer, item) for item in value]}
+            return {json_tag.key: json_tag.to_json(value)}
+    raise TypeError(type(value).__name__)
+
+
+class Tagged(str):
+    """A str subclass with __html__: TagMarkup's, not a plain string."""
+
+    def __html__(self) -> str:
+        return f"<i>{self}</i>"
+
+
+zones = st.one_of(
+    st.none(),
+    st.just(timezone.utc),
+    st.timezones(),
+    st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m))),
+)
+any_datetimes = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=zones
+)
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
+    st.binary(max_size=16),
+    st.uuids(),
+    any_datetimes,
+    st.text(max_size=8).map(Markup),
+    st.text(max_size=8).map(Tagged),
+)
+keys = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from([" t", " b", " u", " d", " m", " di", " t__", " di__", " x", "_permanent"]),
+)
+trees = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=4).map(tuple),
+        st.dictionaries(keys, children, max_size=4),
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(keys, trees, max_size=6))
+def test_tag_writes_what_the_plain_walk_writes_and_leaves_the_value_alone(
+    session: dict[str, t.Any],
+) -> None:
+    serializer = TaggedJSONSerializer()
+    before = repr(session)
+    expected = json.dumps(reference_tag(serializer, session), separators=(",", ":"))
+    assert serializer.dumps(session) == expected
+    assert repr(session) == before  # nothing rebuilt in place
+    assert serializer.dumps(session) == FlaskTaggedJSONSerializer().dumps(session)
+
+
+def test_a_tag_registered_first_still_sees_exact_types() -> None:
+    class EveryDate(JSONTag):
+        key = " e"
+
+        def check(self, value: t.Any) -> bool:
+            return isinstance(value, datetime)
+
+        def to_json(self, value: t.Any) -> t.Any:
+            return value.isoformat()
+
+        def to_python(self, value: t.Any) -> t.Any:
+            return datetime.fromisoformat(value)
+
+    serializer = TaggedJSONSerializer()
+    serializer.register(EveryDate, index=0)
+    text = serializer.dumps({"when": UTC_SECOND, "pair": (1, 2)})
+    assert text == '{"when":{" e":"2024-02-29T23:59:58+00:00"},"pair":{" t":[1,2]}}'
+    assert serializer.loads(text) == {"when": UTC_SECOND, "pair": (1, 2)}
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_datetimes)
+def test_dates_are_written_as_werkzeug_writes_them(value: datetime) -> None:
+    try:
+        expected = http_date(value)
+    except (OverflowError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            format_http_date(value)
+    else:
+        assert format_http_date(value) == expected
+
+
+def _werkzeug_date(value: datetime) -> str:
+    try:
+        return http_date(value)
+    except (OverflowError, ValueError):
+        return "not a date"
+
+
+http_date_like = st.builds(
+    "{}, {} {} {} {}:{}:{} {}".format,
+    st.sampled_from(["Mon", "Tue", "Sun", "mon", "Xyz"]),
+    st.integers(0, 39).map("{:02d}".format),
+    st.sampled_from(["Jan", "Feb", "Jun", "Dec", "Foo", "jan", "JAN"]),
+    st.one_of(st.integers(0, 9999).map("{:04d}".format), st.integers(0, 99).map(str)),
+    st.integers(0, 29).map("{:02d}".format),
+    st.integers(0, 69).map("{:02d}".format),
+    st.integers(0, 69).map("{:02d}".format),
+    st.sampled_from(["GMT", "UTC", "+0100", "gmt", "GMT "]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(http_date_like, any_datetimes.map(_werkzeug_date), st.text()))
+def test_dates_are_read_as_werkzeug_reads_them(text: str) -> None:
+    expected = parse_date(text)
+    found = read_http_date(text)
+    assert found == expected
+    assert (found is None) == (expected is None)
+    if found is not None and expected is not None:
+        assert found.tzinfo == expected.tzinfo
+        assert found.isoformat() == expected.isoformat()

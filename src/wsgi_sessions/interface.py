@@ -157,25 +157,24 @@ class SessionInterface:
         """
         raw: str | None = request.environ.get("HTTP_COOKIE")
         name = self.get_cookie_name(app)
-        if not raw or name not in raw:
+        if not raw or name not in raw:  # most requests: a third of the call below
             return None
-        for chunk in raw.split(";"):
-            key, equals, value = chunk.partition("=")
-            if equals and key.strip() == name:
-                value = value.strip()
-                if len(value) > 1 and value[0] == value[-1] == '"':
-                    # RFC 6265 allows a quoted value (some clients quote); ours
-                    # has nothing that needs escaping, so the quotes just go.
-                    value = value[1:-1]
-                limit = app.config.get("MAX_COOKIE_SIZE", 4093)
-                if limit and len(value) > limit:
-                    logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
-                    return None
-                if not value.isascii():
-                    logger.debug("session cookie ignored: not ASCII")
-                    return None
-                return value
-        return None
+        found = find_cookie(raw, name)
+        if found is None:
+            return None
+        value = found.strip()
+        if len(value) > 1 and value[0] == value[-1] == '"':
+            # RFC 6265 allows a quoted value (some clients quote); ours
+            # has nothing that needs escaping, so the quotes just go.
+            value = value[1:-1]
+        limit = app.config.get("MAX_COOKIE_SIZE", 4093)
+        if limit and len(value) > limit:
+            logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
+            return None
+        if not value.isascii():
+            logger.debug("session cookie ignored: not ASCII")
+            return None
+        return value
 
     def set_session_cookie(
         self, app: SessionApp, response: SessionResponse, value: str, expires: datetime | None
@@ -214,6 +213,54 @@ class SessionInterface:
             self.get_cookie_samesite(app),
             self.get_cookie_partitioned(app),
         )
+
+
+def find_cookie(raw: str, name: str) -> str | None:
+    """The unstripped value of the first cookie called ``name`` in a ``Cookie``
+    header: the part after the first ``=`` of the first ``;``-separated chunk
+    whose part before it strips to ``name`` (werkzeug's choice of the first).
+
+    Exactly what splitting the header at every ``;`` and partitioning each
+    chunk finds, without the copies: the usual header is a few finds in C,
+    half the time of the split at a few cookies and far less with many. Only
+    a chunk's first occurrence of the name can start it, so each chunk is
+    looked at once, and a hostile header costs time linear in its length.
+    """
+    if ";" not in raw:  # one cookie: its split is the header itself (no cheaper way)
+        key, sign, value = raw.partition("=")
+        return value if sign and key.strip() == name else None
+    size = len(name)
+    if not size or name != name.strip() or ";" in name or "=" in name:
+        return _find_cookie_by_split(raw, name)  # names no chunk's key can be, or only by split
+    pos = raw.find(name)
+    while pos >= 0:
+        after = pos + size
+        semi = raw.find(";", after)
+        end = len(raw) if semi < 0 else semi
+        # First in the header, or after "; " as browsers join them: no look back.
+        starts = pos == 0 or raw[pos - 2 : pos] == "; "
+        if not starts:
+            start = raw.rfind(";", 0, pos) + 1
+            starts = start == pos or raw[start:pos].isspace()
+        if starts:
+            if raw[after : after + 1] == "=":
+                return raw[after + 1 : end]
+            equals = raw.find("=", after, end)
+            if equals > after and raw[after:equals].isspace():
+                return raw[equals + 1 : end]
+        if semi < 0:
+            return None
+        pos = raw.find(name, semi + 1)
+    return None
+
+
+def _find_cookie_by_split(raw: str, name: str) -> str | None:
+    """:func:`find_cookie`'s definition, as code."""
+    for chunk in raw.split(";"):
+        key, equals, value = chunk.partition("=")
+        if equals and key.strip() == name:
+            return value
+    return None
 
 
 @lru_cache(maxsize=64)

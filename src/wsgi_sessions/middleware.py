@@ -22,7 +22,7 @@ from datetime import timedelta
 from ._wsgi import HeaderResponse, LazyRequest, warn_if_secure_cookie_over_http
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
-from .sessions import SessionMixin
+from .sessions import SecureCookieSession, SessionMixin
 from .settings import DEFAULT_ENVIRON_KEY, SessionConfig
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +41,9 @@ _UNAVAILABLE_HEADERS = (
     ("Cache-Control", "no-store"),
     ("Retry-After", "5"),
 )
+_new_session = SecureCookieSession.__new__
+#: What saving an untouched session added to the response: nothing, to replay.
+_NOTHING_SAVED = HeaderResponse([])
 
 
 def get_session(environ: WSGIEnvironment, key: str = DEFAULT_ENVIRON_KEY) -> SessionMixin:
@@ -93,6 +96,14 @@ class SessionMiddleware:
             raise TypeError(f"interface must be a SessionInterface, got {type(interface).__name__}")
         self.session_interface = interface
         self.environ_key: str = self.session_config.environ_key
+        # The stock cookie interface, nothing overridden: then a request without
+        # our cookie gets its fresh session here, and an untouched one is not
+        # offered to save_session (bench/cookie.py S0: 2.6 -> 0.9 µs over the bare app).
+        self._stock_cookie = (
+            type(interface) is SecureCookieSessionInterface
+            and not vars(interface)
+            and interface.session_class is SecureCookieSession
+        )
 
     @property
     def config(self) -> dict[str, t.Any]:
@@ -111,6 +122,61 @@ class SessionMiddleware:
         return self.session_config.permanent_session_lifetime
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._stock_cookie:
+            return self._call_general(environ, start_response)
+        # The stock cookie interface: what _call_general does, in fewer steps
+        # (each one here is paid by every request). A request without our
+        # cookie gets its fresh session here (what open_session would return),
+        # and an untouched one is not offered to save_session (which would
+        # add nothing). Saving a cookie touches no store: no save is a 503.
+        config = self.session_config.config
+        if not config["SECRET_KEY"]:
+            interface = self.session_interface
+            environ[self.environ_key] = interface.make_null_session(self.session_config)
+            return self.app(environ, start_response)
+        raw = environ.get("HTTP_COOKIE")
+        fresh = not raw or config["SESSION_COOKIE_NAME"] not in raw
+        session: t.Any  # a SecureCookieSession: session_class is checked at start-up
+        if fresh:
+            # SecureCookieSession() without its __init__, which does nothing
+            # without data: 0.06 µs of S0's 0.9.
+            session = _new_session(SecureCookieSession)
+        else:
+            session = self.session_interface.open_session(self.session_config, LazyRequest(environ))
+        environ[self.environ_key] = session
+        saved: HeaderResponse | None = None
+
+        def start_cookie_response(
+            status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+        ) -> t.Callable[[bytes], object]:
+            nonlocal saved
+            if saved is None:
+                if (
+                    fresh
+                    and not session._accessed
+                    and not session._modified
+                    and not dict.__len__(session)
+                ):
+                    saved = _NOTHING_SAVED  # untouched: a second call replays nothing
+                else:
+                    saved = HeaderResponse(headers)
+                    self.session_interface.save_session(self.session_config, session, saved)
+            else:  # as in _call_general: an error page gets the same headers, no second save
+                saved.replay(headers)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start_cookie_response)
+        except SessionStoreError:  # the app's own store: a 503 while no header has left
+            if saved is not None:
+                raise
+            logger.exception("session store failed while the application ran")
+            return _unavailable(start_response)
+
+    def _call_general(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Any interface: open the session, run the app, save on ``start_response``."""
         interface = self.session_interface
         session_config = self.session_config  # what the interface takes as Flask's app
         try:

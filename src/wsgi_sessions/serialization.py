@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import typing as t
 from base64 import b64decode, b64encode
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from json.scanner import make_scanner
 from uuid import UUID
 
-from werkzeug.http import http_date, parse_date
+from werkzeug.http import parse_date
 
 __all__ = [
     "JSONTag",
@@ -165,10 +166,64 @@ class TagDateTime(JSONTag):
         return isinstance(value, datetime)
 
     def to_json(self, value: t.Any) -> t.Any:
-        return http_date(value)
+        return format_http_date(value)
 
     def to_python(self, value: t.Any) -> t.Any:
-        return parse_date(value)
+        return read_http_date(value)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS, 1)}
+# Exactly what format_http_date writes, with a year from 1000 on (werkzeug's
+# parser reads a year under 100 as 19xx/20xx: those take its way).
+_HTTP_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) ([A-Z][a-z]{2}) ([1-9][0-9]{3}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT",
+    re.ASCII,
+)
+
+
+def format_http_date(value: datetime) -> str:
+    """``werkzeug.http.http_date(value)``, the same text, in under half its
+    time (it goes through ``timetuple`` and ``email.utils``): a naive datetime
+    is taken as UTC, an aware one converted to UTC."""
+    if value.tzinfo is not None and value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    # %-formatting: half the time of the same f-string with format specs.
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (  # noqa: UP031
+        _DAYS[value.weekday()],
+        value.day,
+        _MONTHS[value.month - 1],
+        value.year,
+        value.hour,
+        value.minute,
+        value.second,
+    )
+
+
+def read_http_date(value: t.Any) -> datetime | None:
+    """``werkzeug.http.parse_date(value)``, the same result: the text that
+    :func:`format_http_date` writes is read directly, in a tenth of the time
+    of ``email.utils``; anything else goes to werkzeug (None if not a date)."""
+    match = _HTTP_DATE.fullmatch(value) if type(value) is str else None
+    if match is not None:
+        day, month, year, hour, minute, second = match.groups()
+        number = _MONTH_NUMBERS.get(month)
+        if number is not None:
+            try:
+                return datetime(
+                    int(year),
+                    number,
+                    int(day),
+                    int(hour),
+                    int(minute),
+                    int(second),
+                    tzinfo=timezone.utc,
+                )
+            except ValueError:
+                return None  # 31 Feb, 25:00: email.utils refuses them too
+    return parse_date(value)
 
 
 class TaggedJSONSerializer:
@@ -216,9 +271,16 @@ class TaggedJSONSerializer:
             self.order.append(tag)
         else:
             self.order.insert(index, tag)
+        self._exact = _exact_types(self.order)
 
     def tag(self, value: t.Any) -> t.Any:
-        """Return ``value`` as plain JSON types, tagging what needs a tag."""
+        """Return ``value`` as plain JSON types, tagging what needs a tag.
+
+        Only what needs a tag is rebuilt: a dict or list with nothing inside
+        to tag is returned as it is, not copied, and so is each such part of a
+        larger value. On realistic sessions (lists of small records) that
+        walks them in two thirds of the time of rebuilding everything.
+        """
         value_type = type(value)
         if value_type in _PLAIN_TYPES:
             return value
@@ -226,16 +288,33 @@ class TaggedJSONSerializer:
             if len(value) == 1 and next(iter(value)) in self.tags:
                 return {TagDict.key: self.tags[TagDict.key].to_json(value)}
             tag = self.tag
-            for key in value:
+            plain = _PLAIN_TYPES
+            tagged = None
+            for key, item in value.items():
                 if type(key) is not str:
                     raise TypeError(f"dict key {key!r} is not a str")
-            # Plain values are most of a session: skip the call for them.
-            plain = _PLAIN_TYPES
-            return {key: item if type(item) in plain else tag(item) for key, item in value.items()}
+                if type(item) not in plain:
+                    new = tag(item)
+                    if new is not item:
+                        if tagged is None:
+                            tagged = value.copy()
+                        tagged[key] = new
+            return value if tagged is None else tagged
         if value_type is list:
             tag = self.tag
             plain = _PLAIN_TYPES
-            return [item if type(item) in plain else tag(item) for item in value]
+            tagged_list = None
+            for index, item in enumerate(value):
+                if type(item) not in plain:
+                    new = tag(item)
+                    if new is not item:
+                        if tagged_list is None:
+                            tagged_list = value.copy()
+                        tagged_list[index] = new
+            return value if tagged_list is None else tagged_list
+        json_tag = self._exact.get(value_type)
+        if json_tag is not None:  # a datetime, tuple, bytes or UUID: no check() to ask
+            return {json_tag.key: json_tag.to_json(value)}
         for json_tag in self.order:
             if json_tag.check(value):
                 return {json_tag.key: json_tag.to_json(value)}
@@ -280,6 +359,30 @@ class TaggedJSONSerializer:
         if end != len(value):  # whitespace or more after the value
             return self._decoder.decode(value)
         return result
+
+
+#: The exact types that a default tag takes whatever the value: none of them
+#: has an ``__html__`` (TagMarkup's check) or is a dict, list or JSON scalar.
+_EXACT_TYPES: dict[type[JSONTag], tuple[type, ...]] = {
+    TagTuple: (tuple,),
+    TagBytes: (bytes,),
+    TagUUID: (UUID,),
+    TagDateTime: (datetime,),
+}
+_DEFAULT_TAGS = frozenset({TagDict, TagTuple, TagBytes, TagMarkup, TagUUID, TagDateTime})
+
+
+def _exact_types(order: list[JSONTag]) -> dict[type, JSONTag]:
+    """Which tag an exact type gets, as far as the tags in ``order`` let that be
+    known without calling ``check``: up to the first tag not of ours (which
+    may claim anything), every type is the first default tag's that takes it."""
+    exact: dict[type, JSONTag] = {}
+    for json_tag in order:
+        if type(json_tag) not in _DEFAULT_TAGS:
+            break
+        for value_type in _EXACT_TYPES.get(type(json_tag), ()):
+            exact.setdefault(value_type, json_tag)
+    return exact
 
 
 def dump_fields(serializer: t.Any, values: Mapping[str, t.Any]) -> dict[str, str]:
