@@ -148,10 +148,12 @@ def secure_warning(
     return messages
 
 
+@pytest.mark.parametrize("store", [None, "memory://"], ids=["cookie", "server-side"])
 def test_a_secure_cookie_on_plain_http_is_logged_once(
-    secure_warning: Callable[[], list[str]],
+    secure_warning: Callable[[], list[str]], store: str | None
 ) -> None:
-    client = TestApp(SessionMiddleware(secure_cookie_app, {**SECRET, "cookie_secure": True}))
+    settings = {**SECRET, "cookie_secure": True, "store": store}
+    client = TestApp(SessionMiddleware(secure_cookie_app, settings))
     client.get("/", extra_environ={"HTTP_HOST": "staging.example.test:8080"})
     client.get("/", extra_environ={"HTTP_HOST": "staging.example.test:8080"})
     (message,) = secure_warning()  # once per process, not once per request

@@ -161,6 +161,8 @@ class SessionMiddleware:
                 else:
                     saved = HeaderResponse(headers)
                     self.session_interface.save_session(self.session_config, session, saved)
+                    if saved.sets_cookie:
+                        warn_if_secure_cookie_over_http(environ, config)
             else:  # as in _call_general: an error page gets the same headers, no second save
                 saved.replay(headers)
             return start_response(status, headers, exc_info)
