@@ -16,7 +16,12 @@ from werkzeug.wrappers import Request
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["HeaderResponse", "LazyRequest", "warn_if_secure_cookie_over_http"]
+__all__ = [
+    "HeaderResponse",
+    "LazyRequest",
+    "private_cache_control",
+    "warn_if_secure_cookie_over_http",
+]
 
 logger = logging.getLogger("wsgi_sessions")
 
@@ -61,6 +66,7 @@ class HeaderResponse:
         self._headers = headers
         # (name, value); a name of None is a value merged into Vary.
         self._added: list[tuple[str | None, str]] = []
+        self._private = False  # make_private() was called
 
     @property
     def headers(self) -> _Headers:
@@ -91,6 +97,12 @@ class HeaderResponse:
         _merge_vary(self._headers, value)
         self._added.append((None, value))
 
+    def make_private(self) -> None:
+        """Merge ``private`` into the ``Cache-Control`` the app set (see
+        :func:`private_cache_control`)."""
+        _make_private(self._headers)
+        self._private = True
+
     def replay(self, headers: list[tuple[str, str]]) -> None:
         """Add to ``headers`` what was added here."""
         for name, value in self._added:
@@ -98,6 +110,8 @@ class HeaderResponse:
                 _merge_vary(headers, value)
             else:
                 headers.append((name, value))
+        if self._private:  # merged into the new response's own Cache-Control
+            _make_private(headers)
 
 
 class _Headers:
@@ -145,6 +159,74 @@ def _merge_vary(headers: list[tuple[str, str]], value: str) -> None:
         return
     name, current = headers[first]
     headers[first] = (name, f"{current}, {value}" if current.strip() else value)
+
+
+def private_cache_control(values: list[str]) -> str:
+    """One ``Cache-Control`` value that keeps a response out of shared caches,
+    from the values the app set (any number of headers).
+
+    The app's directives stay, in its order and spelling, except ``public``
+    and ``s-maxage`` (both invite shared caches), which go; a ``private``
+    with field names (``private="Set-Cookie"`` lets a shared cache keep the
+    rest) becomes plain ``private``; ``private`` is added at the end when
+    absent. ``no-store``, ``max-age`` and the others are kept as they are:
+    ``public, max-age=600`` becomes ``max-age=600, private``, nothing becomes
+    ``private``, ``no-store`` becomes ``no-store, private``.
+    """
+    kept: list[str] = []
+    private = False
+    for value in values:
+        for directive in _directives(value):
+            name = directive.partition("=")[0].strip().lower()
+            if name in ("public", "s-maxage"):
+                continue
+            if name == "private":
+                if not private:
+                    kept.append("private")
+                    private = True
+                continue
+            kept.append(directive)
+    if not private:
+        kept.append("private")
+    return ", ".join(kept)
+
+
+def _directives(value: str) -> list[str]:
+    """The comma-separated directives of a header value; a comma inside a
+    quoted string (``no-cache="Set-Cookie, Foo"``) does not split."""
+    if '"' not in value:
+        return [part.strip() for part in value.split(",") if part.strip()]
+    parts, current, quoted, escaped = [], [], False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current).strip())
+    return [part for part in parts if part]
+
+
+def _make_private(headers: list[tuple[str, str]]) -> None:
+    """Make the ``Cache-Control`` of a WSGI header list private, in place: one
+    header where the first was (the others removed), or one added."""
+    found = [index for index, (name, _) in enumerate(headers) if name.lower() == "cache-control"]
+    values = [headers[index][1] for index in found]
+    merged = private_cache_control(values)
+    if not found:
+        headers.append(("Cache-Control", merged))
+        return
+    if values == [merged]:
+        return
+    headers[found[0]] = (headers[found[0]][0], merged)
+    for index in reversed(found[1:]):
+        del headers[index]
 
 
 def warn_if_secure_cookie_over_http(
