@@ -196,7 +196,9 @@ def _directives(value: str) -> list[str]:
     quoted string (``no-cache="Set-Cookie, Foo"``) does not split."""
     if '"' not in value:
         return [part.strip() for part in value.split(",") if part.strip()]
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in value:
         if escaped:
             escaped = False
