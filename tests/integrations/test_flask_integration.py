@@ -161,3 +161,52 @@ def test_the_encrypted_interface_follows_flask_key_rotation() -> None:
     assert current_only.get("/").text == "Grace|"
     current_only.set_cookie("session", cookie.value)
     assert current_only.get("/").text == "None|"
+
+
+@pytest.mark.parametrize(
+    "interface_class", [SecureCookieSessionInterface, EncryptedCookieSessionInterface]
+)
+def test_a_flask_response_that_sets_or_deletes_the_cookie_is_private(
+    interface_class: type[SecureCookieSessionInterface],
+) -> None:
+    app = flask.Flask(__name__)
+    app.secret_key = SECRET
+    app.session_interface = interface_class()
+
+    def shared(body: str) -> flask.Response:
+        response = flask.make_response(body)
+        response.cache_control.public = True
+        response.cache_control.max_age = 600
+        response.cache_control.s_maxage = 3600
+        return response
+
+    @app.route("/write")
+    def write() -> flask.Response:
+        flask.session["n"] = 1
+        return shared("written")
+
+    @app.route("/read")
+    def read() -> flask.Response:
+        return shared(str(flask.session.get("n")))
+
+    @app.route("/clear")
+    def clear() -> flask.Response:
+        flask.session.clear()
+        return shared("cleared")
+
+    client = app.test_client()
+    written = client.get("/write")
+    assert written.headers.getlist("Set-Cookie")
+    assert written.cache_control.private is True
+    assert written.cache_control.public is False
+    assert written.cache_control.s_maxage is None
+    assert written.headers.getlist("Cache-Control") == ["max-age=600, private"]
+    assert written.headers["Vary"] == "Cookie"
+    only_read = client.get("/read")
+    assert only_read.text == "1"
+    assert only_read.cache_control.public is True  # no cookie on it: the app's own
+    cleared = client.get("/clear")
+    assert "Max-Age=0" in cleared.headers["Set-Cookie"]
+    assert cleared.headers.getlist("Cache-Control") == ["max-age=600, private"]
+    app.config["SESSION_COOKIE_CACHE_CONTROL"] = False
+    assert client.get("/write").cache_control.public is True
