@@ -121,3 +121,29 @@ def test_the_documented_default_is_the_default(row: Row) -> None:
         given = parse_settings({row.setting: row.default})[row.config_key]
         assert given == value
         assert type(given) is type(value)
+
+
+def test_the_encrypted_cookie_snippets_run() -> None:
+    import flask
+
+    from wsgi_sessions import EncryptedCookieSessionInterface
+
+    wsgi, flask_snippet = python_blocks(section("Encrypted cookie sessions"))
+    namespace: dict[str, t.Any] = {"app": lambda environ, start_response: [], **globals()}
+    exec(compile(wsgi, "README.md encrypted cookies", "exec"), namespace)
+    assert type(namespace["app"].session_interface) is EncryptedCookieSessionInterface
+    flask_app = flask.Flask("readme")
+    exec(compile(flask_snippet, "README.md encrypted cookies, Flask", "exec"), {"app": flask_app})
+    assert type(flask_app.session_interface) is EncryptedCookieSessionInterface
+
+
+def test_the_cache_control_examples_are_what_the_merge_gives() -> None:
+    from wsgi_sessions._wsgi import private_cache_control
+
+    text = section("Responses that set a cookie stay out of shared caches")
+    examples = re.findall(r"`([^`]+)` becomes `([^`]+)`", text)
+    assert examples
+    for given, merged in examples:
+        assert private_cache_control([given]) == merged
+    assert private_cache_control([]) == "private"
+    assert private_cache_control(["no-store"]) == "no-store, private"
