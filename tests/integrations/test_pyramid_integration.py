@@ -373,3 +373,16 @@ def test_responses_that_set_or_delete_the_cookie_are_private(way: str) -> None:
     deleted = client.get("/invalidate")
     assert "Max-Age=0" in deleted.headers["Set-Cookie"]
     assert deleted.headers.getall("Cache-Control") == ["max-age=600, private"]
+
+
+def test_the_include_seals_the_cookie_with_cookie_encryption() -> None:
+    results: Results = {}
+    settings = {"session.secret_key": SECRET, "session.cookie_encryption": "true"}
+    client = TestApp(make_app(settings, results))
+    response = client.get("/write")
+    value = parse_set_cookie(response.headers["Set-Cookie"])[1]
+    assert "." not in value  # one sealed token, not payload.time.signature
+    assert client.get("/read").text == "1|['dup']|['careful']|['careful']"
+    client.get("/inspect")
+    assert results["seen"][0] == ["n"]  # `created` is kept sealed in the cookie, out of sight
+    assert isinstance(results["created"], float)
