@@ -494,3 +494,31 @@ def test_decompression_is_bounded(
     assert response.text == (str(size - 8) if opens else "0")
     bound = EncryptedCookieSessionInterface.max_payload_size
     assert sum(decompressed_sizes) <= bound + 1
+
+
+def test_one_interface_serves_many_threads_at_once(encrypted_app: t.Any) -> None:
+    """The sealer (its cipher objects) is shared by every request: threads
+    that seal and open at the same time each get their own session back."""
+    import threading
+
+    app = encrypted_app(write_n).app  # one middleware, one sealer
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def client(number: int) -> None:
+        from webtest import TestApp
+
+        try:
+            browser = TestApp(app)
+            barrier.wait()
+            for expected in range(1, 51):
+                assert browser.get("/").text == str(expected), number
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
