@@ -218,12 +218,18 @@ def _directives(value: str) -> list[str]:
 def _make_private(headers: list[tuple[str, str]]) -> None:
     """Make the ``Cache-Control`` of a WSGI header list private, in place: one
     header where the first was (the others removed), or one added."""
+    # Most responses have no Cache-Control: a plain loop that compares the
+    # length before lower() costs 0.5 µs on a small response, the general
+    # path 2.7 µs (medians of interleaved runs here).
+    for name, _ in headers:
+        if len(name) == 13 and name.lower() == "cache-control":
+            break
+    else:
+        headers.append(("Cache-Control", "private"))
+        return
     found = [index for index, (name, _) in enumerate(headers) if name.lower() == "cache-control"]
     values = [headers[index][1] for index in found]
     merged = private_cache_control(values)
-    if not found:
-        headers.append(("Cache-Control", merged))
-        return
     if values == [merged]:
         return
     headers[found[0]] = (headers[found[0]][0], merged)
