@@ -23,7 +23,7 @@ from wsgi_sessions import (
     SessionMiddleware,
     get_session,
 )
-from wsgi_sessions._wsgi import private_cache_control
+from wsgi_sessions._cache_control import private_cache_control
 from wsgi_sessions.sessions import SessionMixin
 
 if t.TYPE_CHECKING:

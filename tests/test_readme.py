@@ -138,7 +138,7 @@ def test_the_encrypted_cookie_snippets_run() -> None:
 
 
 def test_the_cache_control_examples_are_what_the_merge_gives() -> None:
-    from wsgi_sessions._wsgi import private_cache_control
+    from wsgi_sessions._cache_control import private_cache_control
 
     text = section("Responses that set a cookie stay out of shared caches")
     examples = re.findall(r"`([^`]+)` becomes `([^`]+)`", text)

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
+from ._cache_control import private_cache_control
 from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer, may_be_permanent
-from ._wsgi import private_cache_control
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
 from .sessions import NullSession, SecureCookieSession, SessionMixin
@@ -211,7 +211,7 @@ class SessionInterface:
     def make_response_private(self, app: SessionApp, response: SessionResponse) -> None:
         """Keep a response that sets or deletes the session cookie out of shared
         caches: ``Cache-Control`` gets ``private`` (merged into the app's, see
-        :func:`~wsgi_sessions._wsgi.private_cache_control`) unless
+        :func:`~wsgi_sessions._cache_control.private_cache_control`) unless
         ``SESSION_COOKIE_CACHE_CONTROL`` is off.
 
         A CDN or proxy that stored such a response would hand the cookie, so
