@@ -19,7 +19,7 @@ import typing as t
 import weakref
 
 from ._encryption import CookieSealer, make_sealer, require_cryptography
-from .interface import META_KEY, SecureCookieSessionInterface, SessionApp, _CookieLoader
+from .interface import SecureCookieSessionInterface, SessionApp, _CookieLoader, split_meta
 from .sessions import SecureCookieSession, SessionMixin
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -113,10 +113,7 @@ class EncryptedCookieSessionInterface(SecureCookieSessionInterface):
         except Exception:  # authentic, so ours: a serializer changed since it was written
             logger.exception("session cookie could not be decoded")
             return None
-        if type(data) is not dict:
-            logger.debug("session cookie rejected: payload is not an object")
-            return None
-        return data, data.pop(META_KEY, None)
+        return split_meta(data)
 
     def _encode(self, app: SessionApp, data: dict[str, t.Any]) -> str | None:
         sealer = self.get_sealer(app)

@@ -368,10 +368,7 @@ class SecureCookieSessionInterface(SessionInterface):
         except Exception:  # a bug in a custom serializer must not escape a read
             logger.exception("session cookie could not be decoded")
             return None
-        if type(data) is not dict:
-            logger.debug("session cookie rejected: payload is not an object")
-            return None
-        return data, data.pop(META_KEY, None)
+        return split_meta(data)
 
     def _encode(self, app: SessionApp, data: dict[str, t.Any]) -> str | None:
         """The cookie value of ``data`` (metadata included), or None without a
@@ -453,6 +450,15 @@ class _CookieLoader:
 
     def __call__(self) -> tuple[dict[str, t.Any], t.Any] | None:
         return self.interface._decode(self.app, self.value)
+
+
+def split_meta(data: t.Any) -> tuple[dict[str, t.Any], t.Any] | None:
+    """A decoded payload as (data, metadata), or None when it is not an object:
+    the last step of every cookie format's ``_decode``."""
+    if type(data) is not dict:
+        logger.debug("session cookie rejected: payload is not an object")
+        return None
+    return data, data.pop(META_KEY, None)
 
 
 def _is_empty(session: SessionMixin) -> bool:
