@@ -101,7 +101,7 @@ class CookieSealer:
         #: key id -> the keys that have it, the current key first. Two keys
         #: share an id once in 2**32 pairs: then both are tried.
         self._keys: dict[bytes, list[AESGCM]] = {}
-        for secret_key in secret_keys:
+        for secret_key in dict.fromkeys(secret_keys):  # a key listed twice is tried once
             key_id, key = derive_key(secret_key, purpose)
             self._keys.setdefault(key_id, []).append(AESGCM(key))
         current_id, _ = derive_key(secret_keys[0], purpose)
