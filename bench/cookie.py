@@ -18,6 +18,8 @@ Candidates:
 
 - bare: the app with no session machinery at all.
 - ours: ``SessionMiddleware`` around the app (a WSGI call).
+- encrypted: the same with ``cookie_encryption = true`` (AES-256-GCM), in a
+  table of its own against ours signed; goal: ≤ 1.5x the signed overhead.
 - Flask: ``flask.sessions.SecureCookieSessionInterface`` called directly:
   a Flask ``Request`` is built, ``open_session``, the app's session work, a
   Flask ``Response``, ``save_session``. Its baseline is the same loop without
@@ -224,6 +226,50 @@ def ours() -> dict[str, t.Any]:
     return calls
 
 
+def ours_encrypted() -> dict[str, t.Any]:
+    """Ours with ``cookie_encryption = true`` (AES-256-GCM): S1-S3 and U."""
+    settings = {"secret_key": SECRET, "cookie_encryption": True}
+
+    def build(scenario: str) -> WSGIApp:
+        return SessionMiddleware(app_for(get_session, WORK[scenario]), settings)
+
+    seeding = SessionMiddleware(app_for(get_session, seed), settings)
+    cookie = cookie_value(run_wsgi(seeding, make_environ()).set_cookie())
+    if "." in cookie or "alice" in cookie:
+        raise AssertionError("encrypted: the cookie is not sealed")
+    calls = wsgi_candidate("encrypted", build, cookie)
+    untouched = build("S0")
+    environ = make_environ(cookie=f"{COOKIE_NAME}={cookie}")
+    check_headers("encrypted", "U", run_wsgi(untouched, environ).set_cookie())
+    calls["U"] = lambda: call_wsgi(untouched, environ)
+    return calls
+
+
+def encrypted_report(us: dict[str, float]) -> str:
+    """Encrypted against signed cookies (both ours), overhead over the bare app."""
+    bare_us = us["bare"]
+    scenarios = (*SCENARIOS, "U")
+    signed = {s: us[f"ours {s}"] - bare_us for s in scenarios}
+    sealed = {s: us[f"encrypted {s}"] - bare_us for s in scenarios}
+    lines = [
+        "",
+        "Encrypted cookies (cookie_encryption = true): µs of overhead over the bare app",
+        "",
+        "| candidate | " + " | ".join(scenarios) + " |",
+        "| --- |" + " ---: |" * len(scenarios),
+        "| signed (ours) | " + " | ".join(f"{signed[s]:.2f}" for s in scenarios) + " |",
+        "| encrypted (ours) | " + " | ".join(f"{sealed[s]:.2f}" for s in scenarios) + " |",
+        "| encrypted / signed (x) | "
+        + " | ".join(f"{sealed[s] / signed[s]:.2f}" for s in scenarios)
+        + " |",
+        "",
+    ]
+    for s in ("S1", "S2", "S3"):
+        ratio = sealed[s] / signed[s]
+        lines.append(_target(f"{s} encrypted ≤ 1.5x signed overhead: {ratio:.2f}x", ratio <= 1.5))
+    return "\n".join(lines)
+
+
 BEAKER_OPTIONS = {
     "session.type": "cookie",
     "session.key": COOKIE_NAME,
@@ -412,11 +458,14 @@ def main(argv: list[str] | None = None) -> None:
         funcs[f"floor {name}"] = call
     for name, call in ideal(PAYLOAD).items():
         funcs[f"ideal {name}"] = call
+    for scenario, call in ours_encrypted().items():
+        funcs[f"encrypted {scenario}"] = call
 
     times = measure_interleaved(
         funcs, seconds=seconds, rounds=rounds, clock=time.process_time if args.cpu else None
     )
     print(report(times))
+    print(encrypted_report(times))
 
 
 def report(us: dict[str, float]) -> str:

@@ -10,6 +10,7 @@ builds a WSGI app with SessionMiddleware is then asked for ``/``.
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import re
@@ -234,6 +235,7 @@ def inventory(built: Path) -> dict[str, set[str]]:
 
 PUBLIC_MODULES = [
     "wsgi_sessions.errors",
+    "wsgi_sessions.encrypted",
     "wsgi_sessions.interface",
     "wsgi_sessions.middleware",
     "wsgi_sessions.serialization",
@@ -315,3 +317,30 @@ def test_the_changelog_is_in_the_site_and_has_this_version(built: Path) -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert re.search(rf"^## {re.escape(wsgi_sessions.__version__)}\b", changelog, re.M)
     assert wsgi_sessions.__version__ in (built / "changelog.html").read_text()
+
+
+def test_the_cache_control_examples_are_what_the_merge_gives() -> None:
+    from wsgi_sessions._cache_control import private_cache_control
+
+    text = (DOCS / "caching.md").read_text()
+    examples = re.findall(r"`([^`]+)` becomes `([^`]+)`", text)
+    assert examples
+    for given, merged in examples:
+        assert private_cache_control([given]) == merged
+    assert private_cache_control([]) == "private"
+    assert private_cache_control(["no-store"]) == "no-store, private"
+
+
+def test_the_encrypted_cookie_is_unreadable_as_the_page_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("cryptography")
+    (snippet, _) = fenced(DOCS / "encryption.md", "python")
+    namespace: dict[str, t.Any] = {"__name__": "docs_snippet"}
+    monkeypatch.setenv("SECRET_KEY", "docs-snippet-" + "k" * 32)
+    exec(compile(snippet, "snippet", "exec"), namespace)
+    cookie = webtest.TestApp(namespace["application"]).get("/").headers["Set-Cookie"]
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert "editor" not in value and "role" not in value
+    decoded = base64.urlsafe_b64decode(value.lstrip(".") + "=" * (-len(value.lstrip(".")) % 4))
+    assert b"editor" not in decoded and b"role" not in decoded

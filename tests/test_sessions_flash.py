@@ -120,8 +120,10 @@ def _flash_app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
     return [body.encode()]
 
 
-def test_flash_and_csrf_survive_the_cookie_round_trip() -> None:
-    client = TestApp(SessionMiddleware(_flash_app, {"secret_key": "k" * 32}))
+@pytest.mark.parametrize("encryption", [False, True], ids=["signed", "encrypted"])
+def test_flash_and_csrf_survive_the_cookie_round_trip(encryption: bool) -> None:
+    settings = {"secret_key": "k" * 32, "cookie_encryption": encryption}
+    client = TestApp(SessionMiddleware(_flash_app, settings))
     client.get("/flash")
     assert client.get("/show").text == "hello <you>"
     assert client.get("/show").text == ""

@@ -12,6 +12,7 @@ Wrap the app, read the session from the environ::
 
 from __future__ import annotations
 
+from .encrypted import EncryptedCookieSessionInterface
 from .errors import SessionCookieTooLarge, SessionError, SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
 from .middleware import SessionMiddleware, get_session
@@ -21,6 +22,7 @@ from .sessions import NullSession, SecureCookieSession, SessionMixin
 from .settings import SessionConfig, parse_settings
 
 __all__ = [
+    "EncryptedCookieSessionInterface",
     "NullSession",
     "SecureCookieSession",
     "SecureCookieSessionInterface",

@@ -13,6 +13,8 @@ import typing as t
 from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Request
 
+from ._cache_control import make_private
+
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -61,6 +63,7 @@ class HeaderResponse:
         self._headers = headers
         # (name, value); a name of None is a value merged into Vary.
         self._added: list[tuple[str | None, str]] = []
+        self._private = False  # make_private() was called
 
     @property
     def headers(self) -> _Headers:
@@ -91,6 +94,12 @@ class HeaderResponse:
         _merge_vary(self._headers, value)
         self._added.append((None, value))
 
+    def make_private(self) -> None:
+        """Merge ``private`` into the ``Cache-Control`` the app set (see
+        :func:`~wsgi_sessions._cache_control.private_cache_control`)."""
+        make_private(self._headers)
+        self._private = True
+
     def replay(self, headers: list[tuple[str, str]]) -> None:
         """Add to ``headers`` what was added here."""
         for name, value in self._added:
@@ -98,6 +107,8 @@ class HeaderResponse:
                 _merge_vary(headers, value)
             else:
                 headers.append((name, value))
+        if self._private:  # merged into the new response's own Cache-Control
+            make_private(headers)
 
 
 class _Headers:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
+from ._cache_control import private_cache_control
 from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer, may_be_permanent
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
@@ -195,6 +196,7 @@ class SessionInterface:
         if limit and len(header) > limit:
             raise SessionCookieTooLarge(len(header), limit)
         response.headers.add("Set-Cookie", header)
+        self.make_response_private(app, response)
 
     def delete_session_cookie(self, app: SessionApp, response: SessionResponse) -> None:
         """Expire the cookie with the same name and attributes it was set with
@@ -203,6 +205,28 @@ class SessionInterface:
         response.headers.add(
             "Set-Cookie", f"{name}={_DELETED_EXPIRES}{self._cookie_attributes(app)}"
         )
+        self.make_response_private(app, response)
+
+    def make_response_private(self, app: SessionApp, response: SessionResponse) -> None:
+        """Keep a response that sets or deletes the session cookie out of shared
+        caches: ``Cache-Control`` gets ``private`` (merged into the app's, see
+        :func:`~wsgi_sessions._cache_control.private_cache_control`) unless
+        ``SESSION_COOKIE_CACHE_CONTROL`` is off.
+
+        A CDN or proxy that stored such a response would hand the cookie, so
+        the session, to whoever asks for the same URL next.
+        """
+        if not app.config.get("SESSION_COOKIE_CACHE_CONTROL", True):  # .get: Flask's config
+            return
+        make_private = getattr(response, "make_private", None)
+        if make_private is not None:  # the middleware's header list
+            make_private()
+            return
+        headers = response.headers  # a werkzeug Response (Flask's)
+        values = headers.getlist("Cache-Control")
+        merged = private_cache_control(values)
+        if values != [merged]:
+            headers.set("Cache-Control", merged)
 
     def _cookie_attributes(self, app: SessionApp) -> str:
         return _cookie_attributes(
@@ -391,10 +415,15 @@ class SecureCookieSessionInterface(SessionInterface):
         except Exception:  # a bug in a custom serializer must not escape a read
             logger.exception("session cookie could not be decoded")
             return None
-        if type(data) is not dict:
-            logger.debug("session cookie rejected: payload is not an object")
+        return split_meta(data)
+
+    def _encode(self, app: SessionApp, data: dict[str, t.Any]) -> str | None:
+        """The cookie value of ``data`` (metadata included), or None without a
+        secret key: with :meth:`_decode`, all that a cookie format changes."""
+        signing_serializer = self.get_signing_serializer(app)
+        if signing_serializer is None:
             return None
-        return data, data.pop(META_KEY, None)
+        return signing_serializer.dumps(data)
 
     def save_session(
         self, app: SessionApp, session: SessionMixin, response: SessionResponse
@@ -421,16 +450,15 @@ class SecureCookieSessionInterface(SessionInterface):
                 # The hook read session.permanent: saving is not the app reading it.
                 session.accessed = False
             return
-        signing_serializer = self.get_signing_serializer(app)
-        if signing_serializer is None:  # the secret key was removed mid-flight
-            return
         as_dict = getattr(session, "as_dict", None)
         data = as_dict() if as_dict is not None else dict(session)
         get_meta = getattr(session, "meta", None)
         meta = get_meta() if get_meta is not None else None
         if meta:
             data[META_KEY] = meta
-        value = signing_serializer.dumps(data)
+        value = self._encode(app, data)
+        if value is None:  # the secret key was removed mid-flight
+            return
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         if not varies:
             response.vary.add("Cookie")
@@ -469,6 +497,15 @@ class _CookieLoader:
 
     def __call__(self) -> tuple[dict[str, t.Any], t.Any] | None:
         return self.interface._decode(self.app, self.value)
+
+
+def split_meta(data: t.Any) -> tuple[dict[str, t.Any], t.Any] | None:
+    """A decoded payload as (data, metadata), or None when it is not an object:
+    the last step of every cookie format's ``_decode``."""
+    if type(data) is not dict:
+        logger.debug("session cookie rejected: payload is not an object")
+        return None
+    return data, data.pop(META_KEY, None)
 
 
 def _is_empty(session: SessionMixin) -> bool:

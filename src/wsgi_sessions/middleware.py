@@ -275,13 +275,29 @@ def _unavailable(start_response: StartResponse) -> list[bytes]:
 
 
 def default_interface(session_config: SessionConfig) -> SessionInterface:
-    """The interface that ``session_config`` asks for: the signed cookie, or the
-    server-side interface over its ``store``.
+    """The interface that ``session_config`` asks for: the signed cookie, the
+    encrypted cookie (``cookie_encryption``), or the server-side interface
+    over its ``store``.
 
     Here rather than in ``settings`` (which sits below the interfaces and
     imports none of them); the Pyramid adapter uses it too.
     """
-    store = session_config.config["SESSION_STORE"]
+    config = session_config.config
+    store = config["SESSION_STORE"]
+    if config.get("SESSION_COOKIE_ENCRYPTION"):
+        name = session_config.setting_name("cookie_encryption")
+        if store is not None:
+            raise ValueError(
+                f"setting {name!r} applies to cookie sessions; with a "
+                f"{session_config.setting_name('store')!r} the cookie holds only a signed "
+                "session id, and the data stays on the server: leave one of them out"
+            )
+        from .encrypted import EncryptedCookieSessionInterface
+
+        try:
+            return EncryptedCookieSessionInterface()
+        except ValueError as exc:  # cryptography is missing: name the setting too
+            raise ValueError(f"setting {name!r} is on, but {exc}") from exc
     if store is None:
         return SecureCookieSessionInterface()
     from .server import ServerSideSessionInterface  # only when a store is configured

@@ -208,6 +208,10 @@ _SETTINGS: dict[str, _Setting] = {
     "cookie_secure": _Setting("SESSION_COOKIE_SECURE", False, to_bool),
     "cookie_samesite": _Setting("SESSION_COOKIE_SAMESITE", "Lax", _to_samesite),
     "cookie_partitioned": _Setting("SESSION_COOKIE_PARTITIONED", False, to_bool),
+    # Seal the cookie session (AES-GCM) instead of signing it (needs `cryptography`).
+    "cookie_encryption": _Setting("SESSION_COOKIE_ENCRYPTION", False, to_bool),
+    # Cache-Control: private on every response that sets or deletes the cookie.
+    "cookie_cache_control": _Setting("SESSION_COOKIE_CACHE_CONTROL", True, to_bool),
     "permanent_lifetime": _Setting("PERMANENT_SESSION_LIFETIME", timedelta(days=31), to_timedelta),
     "refresh_each_request": _Setting("SESSION_REFRESH_EACH_REQUEST", True, to_bool),
     "application_root": _Setting("APPLICATION_ROOT", "/", _to_path),

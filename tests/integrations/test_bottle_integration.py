@@ -240,3 +240,21 @@ def test_the_callback_is_read_as_written_not_as_other_plugins_wrapped_it() -> No
 
     client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
     assert get_within(client, "/").text == "SecureCookieSession"
+
+
+@pytest.mark.parametrize("setting", ["true", "false"])
+def test_a_response_that_sets_the_cookie_is_private(setting: str) -> None:
+    app = bottle.Bottle()
+
+    @app.get("/")
+    def index(session: SessionMixin) -> str:
+        session["n"] = 1
+        bottle.response.set_header("Cache-Control", "public, max-age=600")
+        return "ok"
+
+    client = TestApp(with_sessions(app, {"secret_key": SECRET, "cookie_cache_control": setting}))
+    response = client.get("/")
+    assert response.headers.getall("Set-Cookie")
+    expected = "max-age=600, private" if setting == "true" else "public, max-age=600"
+    assert response.headers.getall("Cache-Control") == [expected]
+    assert response.headers["Vary"] == "Cookie"

@@ -107,3 +107,29 @@ def test_an_earlier_component_that_rejects_the_request_is_not_misreported(
     with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
         client.get("/count", status=401)
     assert caplog.records == []
+
+
+class Cached:
+    """Writes the session on a response that asks shared caches to keep it."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.session["n"] = 1
+        resp.cache_control = ["public", "max-age=600", "s-maxage=60"]
+        resp.text = "ok"
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.session.clear()
+        resp.cache_control = ["public", "max-age=600"]
+
+
+def test_responses_that_set_or_delete_the_cookie_are_private() -> None:
+    app = make_app()
+    app.add_route("/cached", Cached())
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    response = client.get("/cached")
+    assert response.headers.getall("Set-Cookie")
+    assert response.headers.getall("Cache-Control") == ["max-age=600, private"]
+    assert response.headers["Vary"] == "Cookie"
+    deleted = client.delete("/cached")
+    assert "Max-Age=0" in deleted.headers["Set-Cookie"]
+    assert deleted.headers.getall("Cache-Control") == ["max-age=600, private"]

@@ -98,3 +98,22 @@ def test_a_write_without_a_key_names_the_setting_as_the_section_spells_it(
     message = str(info.value)
     assert named in message
     assert "session." not in message and "Flask" not in message
+
+
+def public_counter(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+    session = get_session(environ)
+    session["n"] = session.get("n", 0) + 1
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public")])
+    return [str(session["n"]).encode()]
+
+
+def test_a_response_that_sets_the_cookie_is_private_unless_the_section_says_not() -> None:
+    response = TestApp(filter_app_factory(public_counter, {}, secret_key=SECRET)).get("/")
+    assert response.headers.getall("Set-Cookie")
+    assert response.headers.getall("Cache-Control") == ["private"]
+    off = filter_app_factory(
+        public_counter, {}, secret_key=SECRET, **{"session.cookie_cache_control": "off"}
+    )
+    response = TestApp(off).get("/")
+    assert response.headers.getall("Set-Cookie")
+    assert response.headers.getall("Cache-Control") == ["public"]

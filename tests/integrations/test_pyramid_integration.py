@@ -327,3 +327,62 @@ def test_a_secure_cookie_on_plain_http_is_logged_once(
         client.get("/write", extra_environ={"HTTP_HOST": "staging.example.test"})
     (record,) = caplog.records
     assert "plain-HTTP" in record.getMessage()
+
+
+def cache_control_app(settings: dict[str, t.Any]) -> t.Any:
+    """A Pyramid app whose views ask shared caches to keep their responses."""
+
+    def shared(request: Request, response: Response) -> Response:
+        response.cache_control.public = True
+        response.cache_control.max_age = 600
+        response.cache_control.s_maxage = 3600
+        return response
+
+    def write(request: Request) -> Response:
+        request.session["n"] = 1
+        return shared(request, Response("written"))
+
+    def read(request: Request) -> Response:
+        return shared(request, Response(str(request.session.get("n"))))
+
+    def invalidate(request: Request) -> Response:
+        request.session.invalidate()
+        return shared(request, Response("gone"))
+
+    with Configurator(settings=settings) as config:
+        config.include("wsgi_sessions.integrations.pyramid")
+        for name, view in [("write", write), ("read", read), ("invalidate", invalidate)]:
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name)
+        return config.make_wsgi_app()
+
+
+@pytest.mark.parametrize("way", ["include", "middleware"])
+def test_responses_that_set_or_delete_the_cookie_are_private(way: str) -> None:
+    if way == "include":
+        client = TestApp(cache_control_app({"session.secret_key": SECRET}))
+    else:
+        client = TestApp(SessionMiddleware(cache_control_app({}), {"secret_key": SECRET}))
+    written = client.get("/write")
+    assert written.headers.getall("Set-Cookie")
+    assert written.headers.getall("Cache-Control") == ["max-age=600, private"]
+    assert written.headers["Vary"] == "Cookie"
+    read = client.get("/read")
+    assert "Set-Cookie" not in read.headers
+    assert read.headers["Cache-Control"].split(", ") == ["max-age=600", "public", "s-maxage=3600"]
+    deleted = client.get("/invalidate")
+    assert "Max-Age=0" in deleted.headers["Set-Cookie"]
+    assert deleted.headers.getall("Cache-Control") == ["max-age=600, private"]
+
+
+def test_the_include_seals_the_cookie_with_cookie_encryption() -> None:
+    results: Results = {}
+    settings = {"session.secret_key": SECRET, "session.cookie_encryption": "true"}
+    client = TestApp(make_app(settings, results))
+    response = client.get("/write")
+    value = parse_set_cookie(response.headers["Set-Cookie"])[1]
+    assert "." not in value  # one sealed token, not payload.time.signature
+    assert client.get("/read").text == "1|['dup']|['careful']|['careful']"
+    client.get("/inspect")
+    assert results["seen"][0] == ["n"]  # `created` is kept sealed in the cookie, out of sight
+    assert isinstance(results["created"], float)
