@@ -86,6 +86,17 @@ def view(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
     return [json.dumps(result).encode()]
 
 
+#: What /dump shows of a session holding only a = "1": no trace of its times.
+ONLY_A = {
+    "items": {"a": "1"},
+    "keys": ["a"],
+    "iter": ["a"],
+    "len": 1,
+    "eq": True,
+    "meta_key_in": False,
+}
+
+
 def sends_cookie(response: webtest.TestResponse) -> bool:
     return cookie_value(response.headers.getall("Set-Cookie")) is not None
 
@@ -221,6 +232,22 @@ def test_cookie_read_only_use_keeps_it_alive_without_a_cookie_on_every_request(
     assert sent == 10 * IDLE // 60  # one in three requests
 
 
+def test_cookie_the_idle_guarantees_with_uses_at_any_intervals(clock: Clock) -> None:
+    """Used at least every nine tenths of idle_timeout: never over, whatever
+    the pattern (a use just after a recorded one is not recorded itself).
+    Left alone for idle_timeout after its last use: always over."""
+    client = cookie_client(clock, idle_timeout=IDLE)
+    client.get("/set", a="1")
+    longest = IDLE * 9 // 10
+    for gap in [10, longest, 5, longest, 59, longest, 61, longest, 1, longest, longest]:
+        clock.advance(gap)
+        assert client.read() == "1", gap
+    clock.advance(1)
+    assert client.read() == "1"  # recorded (the last gap was long): a fresh IDLE from here
+    clock.advance(IDLE + 1)
+    assert client.read() is None
+
+
 def test_cookie_untouched_requests_are_not_a_use_and_cost_no_crypto(
     clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -269,15 +296,7 @@ def test_cookie_times_are_invisible_to_the_mapping(clock: Clock) -> None:
     client.get("/set", a="1")
     meta = payload(client.cookie())[META_KEY]
     assert meta == {"start": int(clock.now), "used": int(clock.now)}
-    dump = client.get("/dump").json
-    assert dump == {
-        "items": {"a": "1"},
-        "keys": ["a"],
-        "iter": ["a"],
-        "len": 1,
-        "eq": True,
-        "meta_key_in": False,
-    }
+    assert client.get("/dump").json == ONLY_A
 
 
 def test_cookie_tokens_without_timeouts_carry_no_times(clock: Clock) -> None:
@@ -477,14 +496,7 @@ def test_server_times_are_invisible_to_the_mapping(store: Store, clock: Clock) -
     client = server_client(store, clock, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
     client.get("/set", a="1")
     assert recorded_times(client, store) == {"start": int(clock.now), "used": int(clock.now)}
-    assert client.get("/dump").json == {
-        "items": {"a": "1"},
-        "keys": ["a"],
-        "iter": ["a"],
-        "len": 1,
-        "eq": True,
-        "meta_key_in": False,
-    }
+    assert client.get("/dump").json == ONLY_A
 
 
 def test_server_without_timeouts_stores_no_times(store: Store, clock: Clock) -> None:
