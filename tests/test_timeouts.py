@@ -337,6 +337,20 @@ def test_cookie_from_flask_without_times_is_taken_as_created_now(clock: Clock) -
     assert client.read() is None
 
 
+@pytest.mark.parametrize(
+    "meta", [[1, 2], "x", 7, None, {"start": "yesterday", "used": True}, {"used": None}]
+)
+def test_cookie_with_other_data_where_the_times_go_is_taken_as_created_now(
+    clock: Clock, meta: t.Any
+) -> None:
+    """A Flask app may store anything under the key where our times travel."""
+    client = cookie_client(clock, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
+    cookie = flask_cookie(a="1", **{META_KEY: meta})
+    response = client.app.get("/read", headers={"Cookie": f"session={cookie}"})
+    assert response.json == "1"
+    assert payload(client.cookie())[META_KEY] == {"start": int(clock.now), "used": int(clock.now)}
+
+
 def test_cookie_written_with_timeouts_is_read_when_they_are_turned_off(clock: Clock) -> None:
     client = cookie_client(clock, idle_timeout=IDLE)
     client.get("/set", a="1")

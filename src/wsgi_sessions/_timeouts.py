@@ -41,8 +41,9 @@ REISSUE_FRACTION = 0.1
 
 def _time(meta: t.Mapping[str, t.Any] | None, name: str) -> int | None:
     """A time from the metadata; None where there is none (a cookie written by
-    Flask or by a version without timeouts) or it is not a number."""
-    if not meta:
+    Flask or by a version without timeouts) or it is not a number. The
+    metadata may be anything a Flask app stored under its key."""
+    if type(meta) is not dict:
         return None
     value = meta.get(name)
     if type(value) is int:
