@@ -37,7 +37,7 @@ from .errors import SessionStoreError
 from .serialization import load_fields
 from .stores.base import Store
 
-__all__ = ["OWNER_KEY", "SEEN_INTERVAL", "Entry", "OwnerWrite", "SessionRecord", "check_owner"]
+__all__ = ["OWNER_KEY", "SEEN_INTERVAL", "SessionRecord"]
 
 #: The record's hidden field that holds the owner and its times.
 OWNER_KEY = "_wsgi_sessions.owner"
