@@ -33,6 +33,8 @@ DEFAULTS = {
     "MAX_COOKIE_SIZE": 4093,
     "ENVIRON_KEY": "wsgi_sessions.session",
     "SESSION_STORE": None,
+    "SESSION_IDLE_TIMEOUT": None,
+    "SESSION_ABSOLUTE_TIMEOUT": None,
 }
 
 
@@ -70,6 +72,9 @@ SETTINGS: dict[str, tuple[str, t.Any, t.Any]] = {
     "cookie_cache_control": ("SESSION_COOKIE_CACHE_CONTROL", "off", False),
     "permanent_lifetime": ("PERMANENT_SESSION_LIFETIME", "12h", timedelta(hours=12)),
     "idle_lifetime": ("SESSION_IDLE_LIFETIME", "30m", timedelta(minutes=30)),
+    "idle_timeout": ("SESSION_IDLE_TIMEOUT", "15m", timedelta(minutes=15)),
+    "idle_timeout-none": ("SESSION_IDLE_TIMEOUT", None, None),
+    "absolute_timeout": ("SESSION_ABSOLUTE_TIMEOUT", 3600, timedelta(hours=1)),
     "refresh_each_request": ("SESSION_REFRESH_EACH_REQUEST", "off", False),
     "application_root": ("APPLICATION_ROOT", "/app", "/app"),
     "max_cookie_size": ("MAX_COOKIE_SIZE", "8000", 8000),
@@ -180,7 +185,9 @@ def test_bad_durations(name: str, value: t.Any) -> None:
         parse_settings({name: value})
 
 
-@pytest.mark.parametrize("name", ["permanent_lifetime", "idle_lifetime"])
+@pytest.mark.parametrize(
+    "name", ["permanent_lifetime", "idle_lifetime", "idle_timeout", "absolute_timeout"]
+)
 def test_a_duration_that_ends_after_the_calendar_is_refused_with_its_prefix(name: str) -> None:
     with pytest.raises(ValueError, match=rf"'session\.{name}'.*too long"):
         parse_settings({f"session.{name}": "3000000d"}, prefix="session.")

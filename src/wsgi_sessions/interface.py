@@ -13,6 +13,7 @@ values it is derived from.
 from __future__ import annotations
 
 import logging
+import time
 import typing as t
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
@@ -23,6 +24,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from ._cache_control import private_cache_control
 from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer, may_be_permanent
+from ._timeouts import Timeouts, timeouts_for
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
 from .sessions import NullSession, SecureCookieSession, SessionMixin
@@ -78,6 +80,10 @@ class SessionInterface:
 
     #: Always False: no interface of ours pickles. (Flask reads the attribute.)
     pickle_based = False
+
+    #: The time (epoch seconds) that ``idle_timeout`` and ``absolute_timeout``
+    #: are measured by; a test sets one it can move instead of sleeping.
+    clock: t.Callable[[], float] = staticmethod(time.time)
 
     def make_null_session(self, app: SessionApp) -> SessionMixin:
         """The stand-in session used when :meth:`open_session` returns ``None``:
@@ -392,12 +398,28 @@ class SecureCookieSessionInterface(SessionInterface):
         session_class = self.session_class
         if issubclass(session_class, SecureCookieSession):
             return session_class.lazy(_CookieLoader(self, app, value))
-        found = self._decode(app, value)
+        found = self._load_cookie(app, value)
         if found is None:
             return session_class()
         session = session_class(found[0])
         session.new = False
         return session
+
+    def _load_cookie(self, app: SessionApp, value: str) -> tuple[dict[str, t.Any], t.Any] | None:
+        """A cookie's data and metadata, or None when it is not a valid session
+        cookie or its session is over (``idle_timeout``, ``absolute_timeout``):
+        then the request starts a fresh session, as if it had brought none.
+
+        The times are read from the decoded metadata, whatever :meth:`_decode`
+        did to get it (verify, decrypt): every cookie format gets the timeouts.
+        """
+        found = self._decode(app, value)
+        if found is not None:
+            timeouts = timeouts_for(app.config)
+            if timeouts is not None and timeouts.over(found[1], int(self.clock())):
+                logger.debug("session cookie refused: its session timed out")
+                return None
+        return found
 
     def _decode(self, app: SessionApp, value: str) -> tuple[dict[str, t.Any], t.Any] | None:
         """A cookie's data and metadata, or None when it is not a valid session cookie."""
@@ -445,7 +467,10 @@ class SecureCookieSessionInterface(SessionInterface):
                 if not varies:
                     response.vary.add("Cookie")
             return
-        if not self.should_set_cookie(app, session):
+        send = self.should_set_cookie(app, session)
+        if varies and (timeouts := timeouts_for(app.config)) is not None:
+            send = self._record_use(session, timeouts, send) or send
+        if not send:
             if not varies:
                 # The hook read session.permanent: saving is not the app reading it.
                 session.accessed = False
@@ -462,6 +487,20 @@ class SecureCookieSessionInterface(SessionInterface):
         self.set_session_cookie(app, response, value, self.get_expiration_time(app, session))
         if not varies:
             response.vary.add("Cookie")
+
+    def _record_use(self, session: SessionMixin, timeouts: Timeouts, sending: bool) -> bool:
+        """Record the application's use of ``session`` in its metadata, where
+        the timeouts read it; whether the cookie must be sent for that alone
+        (a time is missing, or the recorded use is getting old). A cookie sent
+        anyway carries the new use for free."""
+        meta = getattr(session, "meta", None)
+        set_meta = getattr(session, "set_meta", None)
+        if meta is None or set_meta is None:  # a session class that keeps no metadata
+            return False
+        due = timeouts.due(meta(), int(self.clock()), sending)
+        for name, value in due.items():
+            set_meta(name, value)
+        return bool(due)
 
     def _may_refresh_unread(self, app: SessionApp, session: SessionMixin) -> bool:
         """Whether a session the request never used may need its cookie re-sent.
@@ -496,7 +535,7 @@ class _CookieLoader:
         self.value = value
 
     def __call__(self) -> tuple[dict[str, t.Any], t.Any] | None:
-        return self.interface._decode(self.app, self.value)
+        return self.interface._load_cookie(self.app, self.value)
 
 
 def split_meta(data: t.Any) -> tuple[dict[str, t.Any], t.Any] | None:

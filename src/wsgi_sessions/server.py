@@ -40,6 +40,7 @@ from functools import lru_cache, partial
 from itsdangerous import BadSignature, Signer
 
 from ._signing import StrictSigner, make_signing_serializer
+from ._timeouts import timeouts_for
 from .errors import SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionApp, SessionResponse
 from .server_session import SavePlan, ServerSideSession, new_session_id
@@ -147,7 +148,12 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         return _id_keys(keys, self.salt, self.key_derivation, self.digest_method)
 
     def get_lifetime(self, app: SessionApp, permanent: bool) -> int:
-        """Seconds a session lives in the store after its last use."""
+        """Seconds a session lives in the store after its last use.
+
+        At most ``idle_timeout`` or ``absolute_timeout``: a record unused for
+        longer is over, so the store need not keep it. (Its use is recorded
+        with a write at least that often while it is used.)
+        """
         if permanent:
             lifetime = app.permanent_session_lifetime
         else:
@@ -158,7 +164,11 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
                 lifetime = configured
             else:  # Flask's app.config may hold seconds or "12h"
                 lifetime = to_timedelta("SESSION_IDLE_LIFETIME", configured)
-        return max(1, int(lifetime.total_seconds()))
+        seconds = lifetime.total_seconds()
+        timeouts = timeouts_for(app.config)
+        if timeouts is not None and (limit := timeouts.store_lifetime) is not None:
+            seconds = min(seconds, limit)
+        return max(1, int(seconds))
 
     def open_session(self, app: SessionApp, request: Request) -> ServerSideSession | None:
         if not app.secret_key:
@@ -180,7 +190,14 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             fetch = partial(self.store.load, store_key, touch)
             fallback = id_key.signer if index else None
             return self.session_class.from_cookie(
-                sid, store_key, fetch, self.serializer, time.time(), fallback
+                sid,
+                store_key,
+                fetch,
+                self.serializer,
+                time.time(),
+                fallback,
+                timeouts=timeouts_for(app.config),
+                clock=self.clock,
             )
         # Forged, or another app's cookie: a fresh session; the value is never logged.
         logger.debug("session id cookie rejected")
@@ -193,7 +210,13 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
             raise TypeError(
                 f"ServerSideSessionInterface saves ServerSideSession, got {type(session).__name__}"
             )
-        plan = session._save_plan(self.serializer, bool(app.config["SESSION_REFRESH_EACH_REQUEST"]))
+        timeouts = timeouts_for(app.config)
+        plan = session._save_plan(
+            self.serializer,
+            bool(app.config["SESSION_REFRESH_EACH_REQUEST"]),
+            timeouts,
+            int(self.clock()) if timeouts is not None else 0,
+        )
         if session.accessed:
             response.vary.add("Cookie")
         if plan is None:

@@ -8,10 +8,13 @@ and only the server-side interface uses it.
 from __future__ import annotations
 
 import secrets
+import time
 import typing as t
 from collections.abc import Callable, Mapping
 
+from ._timeouts import START, Timeouts
 from .errors import SessionStoreError
+from .interface import META_KEY
 from .serialization import dump_fields, load_fields
 from .sessions import CSRF_KEY, SecureCookieSession
 from .stores.base import Ended, check_fields
@@ -104,6 +107,10 @@ class ServerSideSession(SecureCookieSession):
     _opened_at: float = 0.0  # when the cookie's id was read (epoch seconds)
     # key -> True (set here) or False (deleted here); None until the first write.
     _touched: dict[str, bool] | None = None
+    # idle_timeout / absolute_timeout, checked at the load: the times live in
+    # the hidden field META_KEY of the record (see _ensure_loaded).
+    _timeouts: Timeouts | None = None
+    _clock: Callable[[], float] = staticmethod(time.time)
     # The app set `modified = True` itself. Not the inherited flag: a write
     # that changes nothing (popping a missing key) sets that one too, and
     # must not write every loaded key over other requests' newer values.
@@ -118,6 +125,9 @@ class ServerSideSession(SecureCookieSession):
         serializer: t.Any,
         opened_at: float,
         signer: Signer | None = None,
+        *,
+        timeouts: Timeouts | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> ServerSideSession:
         """The session a cookie names, loaded by ``fetch`` on its first read.
 
@@ -134,6 +144,9 @@ class ServerSideSession(SecureCookieSession):
         session._signer = signer
         session.new = False
         session._loaded = False
+        if timeouts is not None:
+            session._timeouts = timeouts
+            session._clock = clock
         return session
 
     @property
@@ -199,9 +212,25 @@ class ServerSideSession(SecureCookieSession):
             self._become_fresh()
             self._stale_cookie = True
             return
+        values = load_fields(self._serializer, fields)
+        # The session's metadata (the timeouts' times) is a field of the
+        # record, never a key of the mapping.
+        meta = values.pop(META_KEY, None)
+        timeouts = self._timeouts
+        if timeouts is not None and timeouts.over(meta, int(self._clock())):
+            # Over: the id is never adopted, and its record is ended at the
+            # save, so neither a later replay of the cookie nor a request of
+            # it in flight can bring it back.
+            self._doomed += (self._opened_key,) if self._opened_key else ()
+            self._opened_key = None
+            self._become_fresh()
+            self._stale_cookie = True
+            return
+        if type(meta) is dict:
+            self._meta = meta
         self._from_store = True
         touched = self._touched
-        for name, value in load_fields(self._serializer, fields).items():
+        for name, value in values.items():
             if not (touched and name in touched):  # changed here before the first read: ours wins
                 dict.__setitem__(self, name, value)
 
@@ -291,6 +320,8 @@ class ServerSideSession(SecureCookieSession):
         self._accessed = True
         if dict.__contains__(self, CSRF_KEY):
             self.new_csrf_token()  # a token seen before the login is worthless after it
+        if self._meta and START in self._meta:
+            del self._meta[START]  # the absolute_timeout counts from the login
 
     def invalidate(self) -> None:
         """End the session: its data and id are deleted and the cookie removed.
@@ -309,6 +340,7 @@ class ServerSideSession(SecureCookieSession):
         dict.clear(self)
         self._touched = None
         self._handed_out = None
+        self._meta = None  # what is written next is a new session, with new times
         self._loaded = True
         self._from_store = False
         self._changed()
@@ -336,9 +368,22 @@ class ServerSideSession(SecureCookieSession):
         }
         return values, {key for key, is_set in touched.items() if not is_set}
 
-    def _save_plan(self, serializer: t.Any, refresh_each_request: bool) -> SavePlan | None:
+    def _save_plan(
+        self,
+        serializer: t.Any,
+        refresh_each_request: bool,
+        timeouts: Timeouts | None = None,
+        now: int = 0,
+    ) -> SavePlan | None:
         """What saving this session takes; None when nothing changed and
         nothing needs a refresh (no store call, no cookie).
+
+        With ``timeouts``, a session used in this request has its use (and its
+        start) recorded at ``now`` in its hidden metadata field: with any
+        write, and on its own only when due (a time is missing, or the
+        recorded use is a tenth of ``idle_timeout`` old). A write that read
+        nothing loads the session first, so its times are checked before
+        anything is written to it.
 
         Raises the store error a read met (the save must fail too), and
         anything the serializer or the store refuses, before any store call:
@@ -349,12 +394,23 @@ class ServerSideSession(SecureCookieSession):
             raise SessionStoreError(
                 "the session store failed while this request read the session"
             ) from self._store_error
+        used = timeouts is not None and self._accessed
+        due = None
+        if used:
+            self._ensure_loaded()  # a blind write: check the times first
+            if self._from_store:
+                due = t.cast(Timeouts, timeouts).due(self._meta, now, writing=False)
         # A permanent session read here gets its cookie's expiry pushed forward.
         refresh = bool(self._from_store and dict.get(self, "_permanent") and refresh_each_request)
         renaming = self._rename_from is not None
-        if not (self.modified or refresh or self._stale_cookie or renaming or self._doomed):
+        if not (self.modified or refresh or self._stale_cookie or renaming or self._doomed or due):
             return None
         values, deleted = self._changes()
+        if used and (self._from_store or values):
+            due = t.cast(Timeouts, timeouts).due(self._meta, now, writing=bool(values or deleted))
+            if due:
+                self._meta = {**(self._meta or {}), **due}
+                values[META_KEY] = self._meta
         fields = dump_fields(serializer, values)
         check_fields(fields, deleted)
         permanent = self._known_permanent()
@@ -381,7 +437,9 @@ class ServerSideSession(SecureCookieSession):
         """The plan's fields were stored as a new session under ``sid``. If
         the session they came from is gone, only this request's writes are kept."""
         if not self.new or self._from_store:
-            kept = {name: dict.__getitem__(self, name) for name in plan.set_fields}
+            kept = {
+                name: dict.__getitem__(self, name) for name in plan.set_fields if name != META_KEY
+            }
             self._become_fresh()
             dict.clear(self)
             dict.update(self, kept)

@@ -8,6 +8,8 @@ import typing as t
 from collections.abc import MutableMapping
 from copy import deepcopy
 
+from ._timeouts import START
+
 __all__ = ["NullSession", "SecureCookieSession", "SessionMixin"]
 
 # Values that cannot change in place: handing one out needs no snapshot.
@@ -337,6 +339,15 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
         self._changed()
         self._meta = None  # an emptied session is a new one
         dict.clear(self)
+
+    def regenerate(self) -> None:
+        """As :meth:`SessionMixin.regenerate`; it also restarts the
+        ``absolute_timeout`` (the save records a new start): a login is where
+        the session's age begins."""
+        super().regenerate()
+        meta = self._meta
+        if meta and START in meta:
+            del meta[START]
 
     def __ior__(self, other: t.Any) -> SecureCookieSession:  # type: ignore[override]
         self.update(other)

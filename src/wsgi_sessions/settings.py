@@ -185,6 +185,18 @@ def _to_environ_key(name: str, value: t.Any) -> str:
     raise ValueError(f"setting {name!r} must be a non-empty str, got {value!r}")
 
 
+def _to_optional_duration(name: str, value: t.Any) -> timedelta | None:
+    if value is None:
+        return None  # off, as when the setting is left out
+    if isinstance(value, str) and not value.strip():
+        # An empty ini line (an unset variable) must not silently turn a limit off.
+        raise ValueError(
+            f"setting {name!r} is empty: give a duration such as '30m' or '12h', "
+            "or leave the setting out for no limit"
+        )
+    return to_timedelta(name, value)
+
+
 def _to_store(name: str, value: t.Any) -> t.Any:
     # A URL is checked where it is opened (stores.store_from_url); a ready store
     # object passes through.
@@ -218,7 +230,11 @@ _SETTINGS: dict[str, _Setting] = {
     "max_cookie_size": _Setting("MAX_COOKIE_SIZE", 4093, _to_size),
     "environ_key": _Setting("ENVIRON_KEY", DEFAULT_ENVIRON_KEY, _to_environ_key),
     "store": _Setting("SESSION_STORE", None, _to_store),
+    # Retention: how long a server-side browser session is kept unused (housekeeping).
     "idle_lifetime": _Setting("SESSION_IDLE_LIFETIME", DEFAULT_IDLE_LIFETIME, to_timedelta),
+    # Security limits, every kind of session: over after this long unused / since login.
+    "idle_timeout": _Setting("SESSION_IDLE_TIMEOUT", None, _to_optional_duration),
+    "absolute_timeout": _Setting("SESSION_ABSOLUTE_TIMEOUT", None, _to_optional_duration),
 }
 
 
