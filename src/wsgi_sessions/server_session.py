@@ -7,19 +7,34 @@ and only the server-side interface uses it.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import typing as t
 from collections.abc import Callable, Mapping
 
 from .errors import SessionStoreError
-from .serialization import dump_fields, load_fields
-from .sessions import CSRF_KEY, SecureCookieSession
+from .serialization import UNREADABLE, dump_fields, load_field
+from .sessions import _IMMUTABLE_TYPES, _MISSING, CSRF_KEY, SecureCookieSession
 from .stores.base import Ended, check_fields
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from itsdangerous import Signer
 
 __all__ = ["SavePlan", "ServerSideSession", "new_session_id"]
+
+logger = logging.getLogger("wsgi_sessions")
+
+
+class _Unread:
+    """The value of a loaded key whose stored text is not parsed yet."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not read yet>"
+
+
+_UNREAD: t.Any = _Unread()
 
 
 def new_session_id(family: str | None = None) -> str:
@@ -81,6 +96,13 @@ class ServerSideSession(SecureCookieSession):
     before it looks at the dict (a rule of :class:`SecureCookieSession`), and
     marking it loads (so does ``accessed = True`` set by hand). Writes mark it
     without loading (a blind write).
+
+    A load brings every key but parses no value: each stored text is parsed
+    when its key's value is first read (a request that reads one key of a
+    500-key session parses one value, not 500). Until then the key holds
+    ``_UNREAD`` in the dict, so ``len``, ``in`` and writes need no parse;
+    iterating parses every value first. A text that does not parse is
+    dropped (and logged) when its value is read; ``len`` counts it until then.
     """
 
     # Defaults for a session created in this request (most anonymous requests).
@@ -91,6 +113,9 @@ class ServerSideSession(SecureCookieSession):
     # the record lives under that key's hash, so a re-sent cookie is signed with it.
     _signer: Signer | None = None
     _fetch: Callable[[], Mapping[str, str] | Ended | None] | None = None
+    # The stored texts as loaded: those of keys whose dict value is still
+    # _UNREAD are not parsed yet; the rest are stale.
+    _raw: Mapping[str, str] | None = None
     _serializer: t.Any = None
     new = True
     _accessed = False
@@ -200,10 +225,61 @@ class ServerSideSession(SecureCookieSession):
             self._stale_cookie = True
             return
         self._from_store = True
+        if not fields:
+            return
+        self._raw = fields  # read only: the store may hand over its own mapping
+        # Every key, no value parsed: C calls, however many keys.
+        unread = dict.fromkeys(fields, _UNREAD)
         touched = self._touched
-        for name, value in load_fields(self._serializer, fields).items():
-            if not (touched and name in touched):  # changed here before the first read: ours wins
-                dict.__setitem__(self, name, value)
+        if touched:
+            for name in touched:  # changed here before the first read: ours wins
+                unread.pop(name, None)
+        dict.update(self, unread)
+
+    def _parse(self, key: str, snapshot: bool) -> t.Any:
+        """Parse the stored text of ``key`` (which holds ``_UNREAD``) into its
+        value; _MISSING, with the key dropped, if it is not one.
+
+        ``snapshot``: the value is being handed out, so a mutable one gets the
+        copy that change tracking compares against, made by parsing the text
+        a second time (several times cheaper than ``deepcopy`` of the value).
+        """
+        raw = self._raw
+        assert raw is not None
+        text = raw[key]
+        value = load_field(self._serializer, text)
+        if value is UNREADABLE:
+            dict.__delitem__(self, key)
+            return _MISSING
+        dict.__setitem__(self, key, value)
+        if snapshot and type(value) not in _IMMUTABLE_TYPES:
+            handed_out = self._handed_out
+            if handed_out is None:
+                handed_out = self._handed_out = {}
+            if key not in handed_out:
+                handed_out[key] = load_field(self._serializer, text)
+        return value
+
+    def _parse_all(self, snapshot: bool) -> None:
+        """Parse every value not parsed yet (before anything iterates: a text
+        that does not parse drops its key, which must not happen mid-iteration)."""
+        raw = self._raw
+        if raw is None:
+            return
+        for key in raw:
+            if dict.get(self, key) is _UNREAD:
+                self._parse(key, snapshot)
+        self._raw = None
+
+    def _peek(self, key: str, default: t.Any = None) -> t.Any:
+        """The value of ``key`` for the library's own use: parsed if need be,
+        not handed out, not marking the session accessed."""
+        value = dict.get(self, key, default)
+        if value is _UNREAD:
+            value = self._parse(key, snapshot=False)
+            if value is _MISSING:
+                return default
+        return value
 
     def _become_fresh(self) -> None:
         """Unknown, expired or dead in the store: never adopt the id."""
@@ -213,10 +289,76 @@ class ServerSideSession(SecureCookieSession):
         self._rename_from = None
         self.new = True
 
-    # -- reads that SecureCookieSession does not mark -----------------------------
+    # -- reads: a value not parsed yet is parsed first ----------------------------
+
+    def __getitem__(self, key: str) -> t.Any:
+        self.accessed = True
+        value = dict.__getitem__(self, key)
+        if value is _UNREAD:
+            value = self._parse(key, snapshot=True)
+            if value is _MISSING:
+                raise KeyError(key)
+            return value
+        return self._hand_out(key, value)
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        self.accessed = True
+        value = dict.get(self, key, _MISSING)
+        if value is _UNREAD:
+            value = self._parse(key, snapshot=True)
+            return default if value is _MISSING else value
+        if value is _MISSING:
+            return default
+        return self._hand_out(key, value)
+
+    def __contains__(self, key: object) -> bool:
+        self.accessed = True
+        name = t.cast(str, key)  # any hashable, as for a dict
+        value = dict.get(self, name, _MISSING)
+        if value is _UNREAD:
+            value = self._parse(name, snapshot=False)
+        return value is not _MISSING
+
+    def __iter__(self) -> t.Iterator[str]:
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.__iter__(self)
+
+    def keys(self) -> t.KeysView[str]:  # type: ignore[override]
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.keys(self)
+
+    def __reversed__(self) -> t.Iterator[str]:
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.__reversed__(self)
+
+    def values(self) -> t.ValuesView[t.Any]:  # type: ignore[override]
+        self.accessed = True
+        self._parse_all(snapshot=True)
+        return super().values()
+
+    def items(self) -> t.ItemsView[str, t.Any]:  # type: ignore[override]
+        self.accessed = True
+        self._parse_all(snapshot=True)
+        return super().items()
+
+    def copy(self) -> dict[str, t.Any]:
+        self.accessed = True
+        self._parse_all(snapshot=True)
+        return super().copy()
+
+    def __eq__(self, other: object) -> bool:
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.__eq__(self, other)
+
+    __hash__ = SecureCookieSession.__hash__  # None: unhashable, as any dict
 
     def as_dict(self) -> dict[str, t.Any]:
         self._ensure_loaded()
+        self._parse_all(snapshot=False)
         return super().as_dict()
 
     def is_empty(self) -> bool:
@@ -245,18 +387,23 @@ class ServerSideSession(SecureCookieSession):
 
     def setdefault(self, key: str, default: t.Any = None) -> t.Any:
         self._ensure_loaded()
+        if dict.get(self, key) is _UNREAD:
+            self._parse(key, snapshot=True)  # handed out below
         if not dict.__contains__(self, key):
             self._touched_for_write()[key] = True
         return super().setdefault(key, default)
 
     def pop(self, key: str, *default: t.Any) -> t.Any:
         self._ensure_loaded()
+        if dict.get(self, key) is _UNREAD:
+            self._parse(key, snapshot=False)
         if dict.__contains__(self, key):
             self._touched_for_write()[key] = False
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, t.Any]:
         self._ensure_loaded()
+        self._parse_all(snapshot=False)
         key, value = super().popitem()
         self._touched_for_write()[key] = False
         return key, value
@@ -307,6 +454,7 @@ class ServerSideSession(SecureCookieSession):
         self._stale_cookie = False
         self._become_fresh()
         dict.clear(self)
+        self._raw = None
         self._touched = None
         self._handed_out = None
         self._loaded = True
@@ -318,7 +466,7 @@ class ServerSideSession(SecureCookieSession):
     def _known_permanent(self) -> bool | None:
         """Whether the session is permanent, if known without a store call."""
         if self._loaded or (self._touched is not None and "_permanent" in self._touched):
-            return bool(dict.get(self, "_permanent", False))
+            return bool(self._peek("_permanent", False))
         return None
 
     def _changes(self) -> tuple[dict[str, t.Any], set[str]]:
@@ -330,6 +478,7 @@ class ServerSideSession(SecureCookieSession):
                 if dict.get(self, key, snapshot) != snapshot:
                     changed.add(key)
         if self._write_all and not touched and not changed and self._loaded:
+            self._parse_all(snapshot=False)  # a text that does not parse is not written
             changed.update(dict.keys(self))  # `session.modified = True`: write it all
         values = {
             key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
@@ -350,7 +499,7 @@ class ServerSideSession(SecureCookieSession):
                 "the session store failed while this request read the session"
             ) from self._store_error
         # A permanent session read here gets its cookie's expiry pushed forward.
-        refresh = bool(self._from_store and dict.get(self, "_permanent") and refresh_each_request)
+        refresh = bool(self._from_store and self._peek("_permanent") and refresh_each_request)
         renaming = self._rename_from is not None
         if not (self.modified or refresh or self._stale_cookie or renaming or self._doomed):
             return None
