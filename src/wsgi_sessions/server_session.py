@@ -13,7 +13,7 @@ import typing as t
 from collections.abc import Callable, Mapping
 
 from .errors import SessionStoreError
-from .serialization import UNREADABLE, dump_fields, load_field
+from .serialization import UNREADABLE, dump_fields, field_loader
 from .sessions import _IMMUTABLE_TYPES, _MISSING, CSRF_KEY, SecureCookieSession
 from .stores.base import Ended, check_fields
 
@@ -116,6 +116,7 @@ class ServerSideSession(SecureCookieSession):
     # The stored texts as loaded: those of keys whose dict value is still
     # _UNREAD are not parsed yet; the rest are stale.
     _raw: Mapping[str, str] | None = None
+    _load_value: Callable[[str], t.Any] | None = None  # the serializer's field loader
     _serializer: t.Any = None
     new = True
     _accessed = False
@@ -228,6 +229,7 @@ class ServerSideSession(SecureCookieSession):
         if not fields:
             return
         self._raw = fields  # read only: the store may hand over its own mapping
+        self._load_value = field_loader(self._serializer)
         # Every key, no value parsed: C calls, however many keys.
         unread = dict.fromkeys(fields, _UNREAD)
         touched = self._touched
@@ -244,10 +246,10 @@ class ServerSideSession(SecureCookieSession):
         copy that change tracking compares against, made by parsing the text
         a second time (several times cheaper than ``deepcopy`` of the value).
         """
-        raw = self._raw
-        assert raw is not None
+        raw, load = self._raw, self._load_value
+        assert raw is not None and load is not None
         text = raw[key]
-        value = load_field(self._serializer, text)
+        value = load(text)
         if value is UNREADABLE:
             dict.__delitem__(self, key)
             return _MISSING
@@ -257,7 +259,7 @@ class ServerSideSession(SecureCookieSession):
             if handed_out is None:
                 handed_out = self._handed_out = {}
             if key not in handed_out:
-                handed_out[key] = load_field(self._serializer, text)
+                handed_out[key] = load(text)
         return value
 
     def _parse_all(self, snapshot: bool) -> None:
