@@ -1067,3 +1067,11 @@ def test_a_permanent_session_read_for_another_key_is_refreshed(store: Store) -> 
     response = app.get("/read", {"key": "a"})  # "_permanent" is never read by the app
     assert counting.touches[-1] is True
     assert "Expires=" in response.headers["Set-Cookie"]
+
+
+def test_json_dumps_of_a_session_read_in_part_holds_every_value(store: Store) -> None:
+    # json.dumps (and Flask's jsonify) looks at a dict subclass's storage in C
+    # before asking it for its items: it must never meet a value not parsed.
+    session, _ = _opened(store, {"a": '"x"', "b": "[1,2]", "c": '{"d":[3]}'})
+    assert session["b"] == [1, 2]
+    assert json.loads(json.dumps(session)) == {"a": "x", "b": [1, 2], "c": {"d": [3]}}

@@ -25,18 +25,6 @@ __all__ = ["SavePlan", "ServerSideSession", "new_session_id"]
 logger = logging.getLogger("wsgi_sessions")
 
 
-class _Unread:
-    """The value of a loaded key whose stored text is not parsed yet."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<not read yet>"
-
-
-_UNREAD: t.Any = _Unread()
-
-
 def new_session_id(family: str | None = None) -> str:
     """A fresh id; ``family`` (the part before the dot) is kept on regenerate."""
     if family is None:
@@ -97,12 +85,14 @@ class ServerSideSession(SecureCookieSession):
     marking it loads (so does ``accessed = True`` set by hand). Writes mark it
     without loading (a blind write).
 
-    A load brings every key but parses no value: each stored text is parsed
-    when its key's value is first read (a request that reads one key of a
-    500-key session parses one value, not 500). Until then the key holds
-    ``_UNREAD`` in the dict, so ``len``, ``in`` and writes need no parse;
-    iterating parses every value first. A text that does not parse is
-    dropped (and logged) when its value is read; ``len`` counts it until then.
+    A load parses no value: each stored text is parsed when its key is first
+    read (a request that reads one key of a 500-key session parses one value,
+    not 500). Until then the key and its text wait in ``_unread``, outside the
+    dict, so ``len`` and writes need no parse; iterating, or anything that
+    sees every value, parses the rest first. A text that does not parse is
+    dropped (and logged) when its key is read; ``len`` counts it until then.
+    Code that reads the dict's storage directly, as ``json.dumps`` does, sees
+    only what was read so far (as it sees nothing before the first read).
     """
 
     # Defaults for a session created in this request (most anonymous requests).
@@ -113,9 +103,8 @@ class ServerSideSession(SecureCookieSession):
     # the record lives under that key's hash, so a re-sent cookie is signed with it.
     _signer: Signer | None = None
     _fetch: Callable[[], Mapping[str, str] | Ended | None] | None = None
-    # The stored texts as loaded: those of keys whose dict value is still
-    # _UNREAD are not parsed yet; the rest are stale.
-    _raw: Mapping[str, str] | None = None
+    # Loaded keys not parsed yet, with their stored texts; never in the dict too.
+    _unread: dict[str, str] | None = None
     _load_value: Callable[[str], t.Any] | None = None  # the serializer's field loader
     _serializer: t.Any = None
     new = True
@@ -228,30 +217,27 @@ class ServerSideSession(SecureCookieSession):
         self._from_store = True
         if not fields:
             return
-        self._raw = fields  # read only: the store may hand over its own mapping
-        self._load_value = field_loader(self._serializer)
-        # Every key, no value parsed: C calls, however many keys.
-        unread = dict.fromkeys(fields, _UNREAD)
+        unread = dict(fields)
         touched = self._touched
         if touched:
             for name in touched:  # changed here before the first read: ours wins
                 unread.pop(name, None)
-        dict.update(self, unread)
+        self._unread = unread
+        self._load_value = field_loader(self._serializer)
 
     def _parse(self, key: str, snapshot: bool) -> t.Any:
-        """Parse the stored text of ``key`` (which holds ``_UNREAD``) into its
-        value; _MISSING, with the key dropped, if it is not one.
+        """Move ``key`` (in ``_unread``) into the dict with its parsed value;
+        return the value, or _MISSING if its text is not one (the key is gone).
 
         ``snapshot``: the value is being handed out, so a mutable one gets the
         copy that change tracking compares against, made by parsing the text
         a second time (several times cheaper than ``deepcopy`` of the value).
         """
-        raw, load = self._raw, self._load_value
-        assert raw is not None and load is not None
-        text = raw[key]
+        unread, load = self._unread, self._load_value
+        assert unread is not None and load is not None
+        text = unread.pop(key)
         value = load(text)
         if value is UNREADABLE:
-            dict.__delitem__(self, key)
             return _MISSING
         dict.__setitem__(self, key, value)
         if snapshot and type(value) not in _IMMUTABLE_TYPES:
@@ -263,25 +249,25 @@ class ServerSideSession(SecureCookieSession):
         return value
 
     def _parse_all(self, snapshot: bool) -> None:
-        """Parse every value not parsed yet (before anything iterates: a text
-        that does not parse drops its key, which must not happen mid-iteration)."""
-        raw = self._raw
-        if raw is None:
-            return
-        for key in raw:
-            if dict.get(self, key) is _UNREAD:
+        """Parse every key not parsed yet: before anything iterates, so that
+        keys whose text does not parse are gone first."""
+        unread = self._unread
+        if unread:
+            for key in list(unread):
                 self._parse(key, snapshot)
-        self._raw = None
+        self._unread = None
+
+    def _is_unread(self, key: object) -> bool:
+        unread = self._unread
+        return unread is not None and key in unread
 
     def _peek(self, key: str, default: t.Any = None) -> t.Any:
         """The value of ``key`` for the library's own use: parsed if need be,
         not handed out, not marking the session accessed."""
-        value = dict.get(self, key, default)
-        if value is _UNREAD:
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING and self._is_unread(key):
             value = self._parse(key, snapshot=False)
-            if value is _MISSING:
-                return default
-        return value
+        return default if value is _MISSING else value
 
     def _become_fresh(self) -> None:
         """Unknown, expired or dead in the store: never adopt the id."""
@@ -295,31 +281,36 @@ class ServerSideSession(SecureCookieSession):
 
     def __getitem__(self, key: str) -> t.Any:
         self.accessed = True
-        value = dict.__getitem__(self, key)
-        if value is _UNREAD:
-            value = self._parse(key, snapshot=True)
-            if value is _MISSING:
-                raise KeyError(key)
-            return value
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING:
+            if self._is_unread(key):
+                value = self._parse(key, snapshot=True)
+                if value is not _MISSING:
+                    return value
+            raise KeyError(key)
         return self._hand_out(key, value)
 
     def get(self, key: str, default: t.Any = None) -> t.Any:
         self.accessed = True
         value = dict.get(self, key, _MISSING)
-        if value is _UNREAD:
-            value = self._parse(key, snapshot=True)
-            return default if value is _MISSING else value
         if value is _MISSING:
+            if self._is_unread(key):
+                value = self._parse(key, snapshot=True)
+                if value is not _MISSING:
+                    return value
             return default
         return self._hand_out(key, value)
 
     def __contains__(self, key: object) -> bool:
         self.accessed = True
-        name = t.cast(str, key)  # any hashable, as for a dict
-        value = dict.get(self, name, _MISSING)
-        if value is _UNREAD:
-            value = self._parse(name, snapshot=False)
-        return value is not _MISSING
+        if dict.__contains__(self, key):
+            return True
+        return self._is_unread(key) and self._parse(t.cast(str, key), False) is not _MISSING
+
+    def __len__(self) -> int:
+        self.accessed = True
+        unread = self._unread
+        return dict.__len__(self) + (len(unread) if unread else 0)
 
     def __iter__(self) -> t.Iterator[str]:
         self.accessed = True
@@ -365,7 +356,7 @@ class ServerSideSession(SecureCookieSession):
 
     def is_empty(self) -> bool:
         self._ensure_loaded()
-        return super().is_empty()
+        return not (dict.__len__(self) or self._unread)
 
     # -- writes (per key; a plain set needs no load) -----------------------------
 
@@ -376,6 +367,9 @@ class ServerSideSession(SecureCookieSession):
     def __setitem__(self, key: str, value: t.Any) -> None:
         super().__setitem__(key, value)
         self._touched_for_write()[key] = True
+        unread = self._unread
+        if unread:
+            unread.pop(key, None)
 
     def update(self, *args: t.Any, **kwargs: t.Any) -> None:
         for key, value in dict(*args, **kwargs).items():
@@ -384,12 +378,17 @@ class ServerSideSession(SecureCookieSession):
 
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()
-        super().__delitem__(key)
+        unread = self._unread
+        if unread is not None and key in unread:
+            del unread[key]  # no need to parse what goes
+            self._changed()
+        else:
+            super().__delitem__(key)
         self._touched_for_write()[key] = False
 
     def setdefault(self, key: str, default: t.Any = None) -> t.Any:
         self._ensure_loaded()
-        if dict.get(self, key) is _UNREAD:
+        if self._is_unread(key):
             self._parse(key, snapshot=True)  # handed out below
         if not dict.__contains__(self, key):
             self._touched_for_write()[key] = True
@@ -397,7 +396,7 @@ class ServerSideSession(SecureCookieSession):
 
     def pop(self, key: str, *default: t.Any) -> t.Any:
         self._ensure_loaded()
-        if dict.get(self, key) is _UNREAD:
+        if self._is_unread(key):
             self._parse(key, snapshot=False)
         if dict.__contains__(self, key):
             self._touched_for_write()[key] = False
@@ -438,7 +437,7 @@ class ServerSideSession(SecureCookieSession):
         family = self._sid[:8] if self._sid else None
         self._sid = new_session_id(family)
         self._accessed = True
-        if dict.__contains__(self, CSRF_KEY):
+        if dict.__contains__(self, CSRF_KEY) or self._is_unread(CSRF_KEY):
             self.new_csrf_token()  # a token seen before the login is worthless after it
 
     def invalidate(self) -> None:
@@ -456,7 +455,7 @@ class ServerSideSession(SecureCookieSession):
         self._stale_cookie = False
         self._become_fresh()
         dict.clear(self)
-        self._raw = None
+        self._unread = None
         self._touched = None
         self._handed_out = None
         self._loaded = True
@@ -541,4 +540,5 @@ class ServerSideSession(SecureCookieSession):
 
     def __repr__(self) -> str:
         state = "" if self._loaded else " (not loaded)"
-        return f"<{type(self).__name__}{state} {dict.__repr__(self)}>"
+        unread = f" (+{len(self._unread)} keys not read)" if self._unread else ""
+        return f"<{type(self).__name__}{state} {dict.__repr__(self)}{unread}>"
