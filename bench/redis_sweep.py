@@ -50,6 +50,7 @@ SIZES = (5, 50, 500)
 REQUESTS = ("read", "read all", "write")
 PATHS = {"read": "/S1", "read all": "/all", "write": "/S2"}
 PEERS = ("flask-session", "beaker ext:redis")
+DEFAULT_URL = os.environ.get("WSGI_SESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def realistic(count: int) -> dict[str, t.Any]:
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=100, help="requests per measurement")
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("WSGI_SESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        default=DEFAULT_URL,
     )
     args = parser.parse_args()
     counter = RedisCounter()  # records Beaker's keys, to delete them
@@ -159,7 +160,9 @@ def main() -> None:
         key: tuple(statistics.median(sample[i] for sample in runs) for i in range(4))
         for key, runs in samples.items()
     }
-    print(f"command: python bench/redis_sweep.py --rounds {args.rounds} --number {args.number}")
+    url = "" if args.redis_url == DEFAULT_URL else f" --redis-url {args.redis_url}"
+    rounds = f"--rounds {args.rounds} --number {args.number}"
+    print(f"command: python bench/redis_sweep.py {rounds}{url}")
     report(medians)
 
 
