@@ -279,27 +279,24 @@ class ServerSideSession(SecureCookieSession):
 
     # -- reads: a value not parsed yet is parsed first ----------------------------
 
-    def __getitem__(self, key: str) -> t.Any:
+    def _read(self, key: str) -> t.Any:
+        """The value of ``key`` handed out to the app (parsed first if need
+        be), or _MISSING."""
         self.accessed = True
         value = dict.get(self, key, _MISSING)
         if value is _MISSING:
-            if self._is_unread(key):
-                value = self._parse(key, snapshot=True)
-                if value is not _MISSING:
-                    return value
-            raise KeyError(key)
+            return self._parse(key, snapshot=True) if self._is_unread(key) else _MISSING
         return self._hand_out(key, value)
 
-    def get(self, key: str, default: t.Any = None) -> t.Any:
-        self.accessed = True
-        value = dict.get(self, key, _MISSING)
+    def __getitem__(self, key: str) -> t.Any:
+        value = self._read(key)
         if value is _MISSING:
-            if self._is_unread(key):
-                value = self._parse(key, snapshot=True)
-                if value is not _MISSING:
-                    return value
-            return default
-        return self._hand_out(key, value)
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        value = self._read(key)
+        return default if value is _MISSING else value
 
     def __contains__(self, key: object) -> bool:
         self.accessed = True
