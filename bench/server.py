@@ -118,6 +118,9 @@ def make_app(
             session = session_of(environ)
             if path == "/S1":
                 session["k1"]
+            elif path == "/all":  # every value (bench/redis_sweep.py's "read all")
+                for _item in session.items():
+                    pass
             elif path == "/S2":
                 session["k2"] = "changed"
             elif path == "/S3":
@@ -125,7 +128,7 @@ def make_app(
                 session["b"] = 2
             elif path == "/seed":
                 session.update(seed)
-            if save is not None and path != "/S1":
+            if save is not None and path not in ("/S1", "/all"):
                 save(session)
         start_response("200 OK", list(headers))
         return body

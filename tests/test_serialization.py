@@ -19,8 +19,10 @@ from werkzeug.http import http_date, parse_date
 
 from wsgi_sessions import TaggedJSONSerializer
 from wsgi_sessions.serialization import (
+    UNREADABLE,
     JSONTag,
     dump_fields,
+    field_loader,
     format_http_date,
     load_fields,
     read_http_date,
@@ -373,3 +375,59 @@ def test_dates_are_read_as_werkzeug_reads_them(text: str) -> None:
     if found is not None and expected is not None:
         assert found.tzinfo == expected.tzinfo
         assert found.isoformat() == expected.isoformat()
+
+
+# -- reading fields: texts without a tag skip the tag hook ------------------------------
+
+
+@pytest.mark.parametrize("value", VALUES.values(), ids=VALUES.keys())
+def test_a_field_reads_as_loads_reads_it(value: t.Any) -> None:
+    serializer = TaggedJSONSerializer()
+    for text in (serializer.dumps(value), FlaskTaggedJSONSerializer().dumps(value)):
+        back = field_loader(serializer)(text)
+        assert back == serializer.loads(text) == value
+        assert type(back) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"\\u0020t":[1]}', (1,)),  # a tag key spelled with an escape
+        ('[{"\\u0020t":[1]},{"a":{"\\u0020u":"' + "1" * 32 + '"}}]', [(1,), {"a": UUID("1" * 32)}]),
+        ('{"a":{ " t":[1]}}', {"a": (1,)}),  # a space before the key
+        ('{"\\u00e9":{"x":1}}', {"é": {"x": 1}}),
+        ('{"a":"b \\" c"}', {"a": 'b " c'}),
+    ],
+)
+def test_a_field_with_a_tag_in_any_spelling_is_untagged(text: str, value: t.Any) -> None:
+    serializer = TaggedJSONSerializer()
+    assert serializer.loads(text) == value
+    assert field_loader(serializer)(text) == value
+
+
+def test_a_custom_tag_whose_key_has_no_space_is_still_read() -> None:
+    class TagSet(JSONTag):
+        key = "set!"
+
+        def check(self, value: t.Any) -> bool:
+            return isinstance(value, set)
+
+        def to_json(self, value: t.Any) -> t.Any:
+            return sorted(value)
+
+        def to_python(self, value: t.Any) -> t.Any:
+            return set(value)
+
+    serializer = TaggedJSONSerializer()
+    serializer.register(TagSet)
+    text = serializer.dumps({"s": {1, 2}})
+    assert text == '{"s":{"set!":[1,2]}}'
+    assert field_loader(serializer)(text) == {"s": {1, 2}}
+
+
+@pytest.mark.parametrize("text", ['{" t":5}', '{" di":1}', '{" u":"zz"}', "[" * 100_000])
+def test_a_field_that_decodes_to_an_error_is_dropped_not_raised(
+    text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert field_loader(TaggedJSONSerializer())(text) is UNREADABLE
+    assert [r for r in caplog.records if "dropped" in r.getMessage()]

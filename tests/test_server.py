@@ -23,6 +23,7 @@ from wsgi_sessions import (
     SessionMiddleware,
     get_session,
 )
+from wsgi_sessions.serialization import TaggedJSONSerializer
 from wsgi_sessions.server import store_key_for
 from wsgi_sessions.sessions import NullSession
 from wsgi_sessions.stores import MemoryStore, Store
@@ -939,7 +940,7 @@ def test_each_read_path_loads_a_session_opened_from_a_cookie(
     read(session)  # ...a read loads, once
     assert store.calls == {"load": 1}
     assert session.accessed
-    assert dict.get(session, "a", 1) == 1 and dict.get(session, "blind") == "write"
+    assert session.get("a", 1) == 1 and session.get("blind") == "write"
 
 
 def test_every_read_loads_the_session_first(store: Store) -> None:
@@ -965,3 +966,112 @@ def test_a_read_in_flight_during_regenerate_does_not_resend_the_old_id(store: St
     first_cookie, second_cookie = _parallel_requests(store, cookie, first, second)
     assert second_cookie is not None
     assert first_cookie is None or first_cookie == second_cookie
+
+
+# -- values parsed when read (a 500-key session read for one key parses one value) ----------
+
+
+class CountingSerializer(TaggedJSONSerializer):
+    """The real serializer, counting the texts it parses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parsed: list[str] = []
+
+    def loads(self, value: str | bytes) -> t.Any:
+        self.parsed.append(t.cast(str, value))
+        return super().loads(value)
+
+
+def _opened(store: Store, fields: dict[str, str]) -> tuple[ServerSideSession, CountingSerializer]:
+    """A session opened from a cookie for a record holding ``fields``."""
+    app = make_app(store)
+    cookie = session_cookie(app.get("/set", {"seed": "1"}))
+    assert cookie is not None
+    store.apply(store_key_for(hash_key(), sid_of(cookie)), fields, ["seed"])
+    interface = app.app.session_interface
+    serializer = interface.serializer = CountingSerializer()
+    request = Request(EnvironBuilder(headers=[("Cookie", f"session={cookie}")]).get_environ())
+    session = interface.open_session(app.app, request)
+    return session, serializer
+
+
+def test_a_read_parses_only_the_values_it_reads(store: Store) -> None:
+    fields = {f"k{i}": f'"value {i}"' for i in range(50)}
+    session, serializer = _opened(store, {**fields, "cart": '[1,{" t":[2,3]}]'})
+    assert session["k7"] == "value 7"
+    assert serializer.parsed == ['"value 7"']
+    assert len(session) == 51 and "k9" in session and "nope" not in session
+    assert serializer.parsed == ['"value 7"', '"value 9"']
+    # A mutable value: parsed twice (once more for the copy change tracking keeps).
+    assert session["cart"] == [1, (2, 3)]
+    assert serializer.parsed.count('[1,{" t":[2,3]}]') == 2
+    # Iterating, or anything that sees every value, parses the rest, once.
+    assert dict(session) == {**{k: v.strip('"') for k, v in fields.items()}, "cart": [1, (2, 3)]}
+    assert len(serializer.parsed) == 52
+    assert session == dict(session.items())
+    assert len(serializer.parsed) == 52
+
+
+def test_a_value_read_lazily_is_written_only_if_changed(store: Store) -> None:
+    counting = CountingStore(store)
+    app = make_app(counting)
+    cookie = session_cookie(app.get("/set", {"a": "1"}))
+    assert cookie is not None
+    key = store_key_for(hash_key(), sid_of(cookie))
+    store.apply(key, {"cart": '["x"]', "other": '{"n":[1]}'}, [])
+    counting.calls.clear()
+    app.get("/read", {"key": "cart"})  # read, not changed
+    assert counting.calls == {"load": 1}
+    app.get("/append", {"item": "y"})  # changed in place
+    assert counting.calls == {"load": 2, "apply": 1}
+    assert store.load(key) == {"a": '"1"', "cart": '["x","y"]', "other": '{"n":[1]}'}
+
+
+def test_a_key_written_before_the_load_keeps_this_requests_value(store: Store) -> None:
+    session, serializer = _opened(store, {"a": '"stored"', "b": '"kept"'})
+    session["a"] = "mine"  # a blind write, then a read loads the rest
+    assert session["b"] == "kept"
+    assert session["a"] == "mine"
+    assert dict(session) == {"a": "mine", "b": "kept"}
+    assert serializer.parsed == ['"kept"']
+
+
+def test_a_value_that_does_not_parse_is_dropped_when_read(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    fields = {"ok": "1", "bad": "{not json", "tag": '{" t":5}', "deep": "[" * 100_000}
+    session, _ = _opened(store, fields)
+    with caplog.at_level("WARNING", logger="wsgi_sessions"):
+        assert session.get("bad", "default") == "default"
+        with pytest.raises(KeyError):
+            session["tag"]
+        assert "deep" not in session
+    assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 3
+    assert [(key, session[key]) for key in session] == [("ok", 1)]
+    # Iterating first (the usual way to hit every key) never meets a bad one.
+    session, _ = _opened(store, fields)
+    assert len(session) == 4  # counted until read: parsing is what finds them out
+    assert {key: session[key] for key in session} == {"ok": 1}
+    assert len(session) == 1
+    session, _ = _opened(store, fields)
+    assert dict(session) == {"ok": 1}
+
+
+def test_a_permanent_session_read_for_another_key_is_refreshed(store: Store) -> None:
+    counting = CountingStore(store)
+    app = make_app(counting)
+    app.get("/permanent")
+    app.get("/set", {"a": "1"})
+    counting.calls.clear()
+    response = app.get("/read", {"key": "a"})  # "_permanent" is never read by the app
+    assert counting.touches[-1] is True
+    assert "Expires=" in response.headers["Set-Cookie"]
+
+
+def test_json_dumps_of_a_session_read_in_part_holds_every_value(store: Store) -> None:
+    # json.dumps (and Flask's jsonify) looks at a dict subclass's storage in C
+    # before asking it for its items: it must never meet a value not parsed.
+    session, _ = _opened(store, {"a": '"x"', "b": "[1,2]", "c": '{"d":[3]}'})
+    assert session["b"] == [1, 2]
+    assert json.loads(json.dumps(session)) == {"a": "x", "b": [1, 2], "c": {"d": [3]}}

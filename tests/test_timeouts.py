@@ -622,3 +622,33 @@ def test_server_store_keeps_a_record_no_longer_than_the_timeouts(
     clock.advance(IDLE + 1)
     assert record(client, store) is None  # the store itself dropped it
     store.close()
+
+
+# -- encrypted cookie sessions: the same rules, through the same payload layer ----------
+
+
+def encrypted_client(clock: Clock, **settings: t.Any) -> Client:
+    pytest.importorskip("cryptography")
+    from wsgi_sessions import EncryptedCookieSessionInterface
+
+    return Client(EncryptedCookieSessionInterface(), clock, **settings)
+
+
+def test_encrypted_idle_session_is_over(clock: Clock) -> None:
+    client = encrypted_client(clock, idle_timeout=IDLE)
+    client.get("/set", a="1")
+    clock.advance(IDLE - 1)
+    assert client.read() == "1"
+    clock.advance(IDLE + 1)
+    assert client.read() is None
+    assert client.get("/dump").json["items"] == {}  # the times stay out of the mapping
+
+
+def test_encrypted_absolute_timeout_ends_an_active_session(clock: Clock) -> None:
+    client = encrypted_client(clock, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
+    client.get("/set", a="1")
+    for _ in range(ABSOLUTE // 300):
+        clock.advance(300)
+        assert client.read() == "1"
+    clock.advance(1)
+    assert client.read() is None

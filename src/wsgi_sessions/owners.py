@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from ._timeouts import USED, Timeouts
 from .errors import SessionStoreError
-from .serialization import load_fields
+from .serialization import field_loader
 from .stores.base import Store
 
 __all__ = ["OWNER_KEY", "SEEN_INTERVAL", "SessionRecord"]
@@ -246,12 +246,12 @@ def _checked(
     record = store.load(key)
     if not isinstance(record, Mapping):
         return None  # expired, ended, renamed away (the rename wrote the new entry)
-    hidden = {name: record[name] for name in (OWNER_KEY, meta_key) if name in record}
-    values = load_fields(serializer, hidden)
-    mine = values.get(OWNER_KEY)
+    load = field_loader(serializer)
+    mine, meta = (
+        None if (text := record.get(name)) is None else load(text) for name in (OWNER_KEY, meta_key)
+    )
     if type(mine) is not dict or mine.get("owner") != owner:
         return None  # its owner changed or was cleared
-    meta = values.get(meta_key)
     if timeouts is not None and timeouts.over(meta if type(meta) is dict else None, now):
         return None  # over: its next request gets a fresh session
     times = [seen, _number(mine.get("seen")) or 0]

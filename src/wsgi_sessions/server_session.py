@@ -7,6 +7,7 @@ and only the server-side interface uses it.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 import typing as t
@@ -16,14 +17,16 @@ from ._timeouts import START, USED, Timeouts
 from .errors import SessionStoreError
 from .interface import META_KEY
 from .owners import OWNER_KEY, SEEN_INTERVAL, OwnerWrite, check_owner
-from .serialization import dump_fields, load_fields
-from .sessions import CSRF_KEY, SecureCookieSession
+from .serialization import UNREADABLE, dump_fields, field_loader
+from .sessions import _IMMUTABLE_TYPES, _MISSING, CSRF_KEY, SecureCookieSession
 from .stores.base import Ended, check_fields
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from itsdangerous import Signer
 
 __all__ = ["SavePlan", "ServerSideSession", "new_session_id"]
+
+logger = logging.getLogger("wsgi_sessions")
 
 
 def new_session_id(family: str | None = None) -> str:
@@ -87,6 +90,15 @@ class ServerSideSession(SecureCookieSession):
     before it looks at the dict (a rule of :class:`SecureCookieSession`), and
     marking it loads (so does ``accessed = True`` set by hand). Writes mark it
     without loading (a blind write).
+
+    A load parses no value: each stored text is parsed when its key is first
+    read (a request that reads one key of a 500-key session parses one value,
+    not 500). Until then the key and its text wait in ``_unread``, outside the
+    dict, so ``len`` and writes need no parse; iterating, or anything that
+    sees every value, parses the rest first. A text that does not parse is
+    dropped (and logged) when its key is read; ``len`` counts it until then.
+    Code that reads the dict's storage directly, as ``json.dumps`` does, sees
+    only what was read so far (as it sees nothing before the first read).
     """
 
     # Defaults for a session created in this request (most anonymous requests).
@@ -97,6 +109,9 @@ class ServerSideSession(SecureCookieSession):
     # the record lives under that key's hash, so a re-sent cookie is signed with it.
     _signer: Signer | None = None
     _fetch: Callable[[], Mapping[str, str] | Ended | None] | None = None
+    # Loaded keys not parsed yet, with their stored texts; never in the dict too.
+    _unread: dict[str, str] | None = None
+    _load_value: Callable[[str], t.Any] | None = None  # the serializer's field loader
     _serializer: t.Any = None
     new = True
     _accessed = False
@@ -243,10 +258,11 @@ class ServerSideSession(SecureCookieSession):
             self._become_fresh()
             self._stale_cookie = True
             return
-        values = load_fields(self._serializer, fields)
+        load = field_loader(self._serializer)
         # The session's metadata (the timeouts' times) is a field of the
-        # record, never a key of the mapping.
-        meta = values.pop(META_KEY, None)
+        # record, never a key of the mapping; parsed now, the rest on first read.
+        meta_text = fields.get(META_KEY)
+        meta = None if meta_text is None else load(meta_text)
         timeouts = self._timeouts
         if timeouts is not None and timeouts.over(meta, int(self._clock())):
             # Over: the id is never adopted, and its record is ended at the
@@ -259,15 +275,67 @@ class ServerSideSession(SecureCookieSession):
             return
         if type(meta) is dict:
             self._meta = meta
-        owner = values.pop(OWNER_KEY, None)
+        owner_text = fields.get(OWNER_KEY)  # session.owner: a hidden field too
+        owner = None if owner_text is None else load(owner_text)
         if type(owner) is dict and isinstance(owner.get("owner"), str):
             self._owner = owner
             self._owner_key = self._opened_key
         self._from_store = True
+        unread = dict(fields)
+        unread.pop(META_KEY, None)
+        unread.pop(OWNER_KEY, None)
+        if not unread:
+            return
         touched = self._touched
-        for name, value in values.items():
-            if not (touched and name in touched):  # changed here before the first read: ours wins
-                dict.__setitem__(self, name, value)
+        if touched:
+            for name in touched:  # changed here before the first read: ours wins
+                unread.pop(name, None)
+        self._unread = unread
+        self._load_value = load
+
+    def _parse(self, key: str, snapshot: bool) -> t.Any:
+        """Move ``key`` (in ``_unread``) into the dict with its parsed value;
+        return the value, or _MISSING if its text is not one (the key is gone).
+
+        ``snapshot``: the value is being handed out, so a mutable one gets the
+        copy that change tracking compares against, made by parsing the text
+        a second time (several times cheaper than ``deepcopy`` of the value).
+        """
+        unread, load = self._unread, self._load_value
+        assert unread is not None and load is not None
+        text = unread.pop(key)
+        value = load(text)
+        if value is UNREADABLE:
+            return _MISSING
+        dict.__setitem__(self, key, value)
+        if snapshot and type(value) not in _IMMUTABLE_TYPES:
+            handed_out = self._handed_out
+            if handed_out is None:
+                handed_out = self._handed_out = {}
+            if key not in handed_out:
+                handed_out[key] = load(text)
+        return value
+
+    def _parse_all(self, snapshot: bool) -> None:
+        """Parse every key not parsed yet: before anything iterates, so that
+        keys whose text does not parse are gone first."""
+        unread = self._unread
+        if unread:
+            for key in list(unread):
+                self._parse(key, snapshot)
+        self._unread = None
+
+    def _is_unread(self, key: object) -> bool:
+        unread = self._unread
+        return unread is not None and key in unread
+
+    def _peek(self, key: str, default: t.Any = None) -> t.Any:
+        """The value of ``key`` for the library's own use: parsed if need be,
+        not handed out, not marking the session accessed."""
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING and self._is_unread(key):
+            value = self._parse(key, snapshot=False)
+        return default if value is _MISSING else value
 
     def _become_fresh(self) -> None:
         """Unknown, expired or dead in the store: never adopt the id."""
@@ -277,15 +345,83 @@ class ServerSideSession(SecureCookieSession):
         self._rename_from = None
         self.new = True
 
-    # -- reads that SecureCookieSession does not mark -----------------------------
+    # -- reads: a value not parsed yet is parsed first ----------------------------
+
+    def _read(self, key: str) -> t.Any:
+        """The value of ``key`` handed out to the app (parsed first if need
+        be), or _MISSING."""
+        self.accessed = True
+        value = dict.get(self, key, _MISSING)
+        if value is _MISSING:
+            return self._parse(key, snapshot=True) if self._is_unread(key) else _MISSING
+        return self._hand_out(key, value)
+
+    def __getitem__(self, key: str) -> t.Any:
+        value = self._read(key)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        value = self._read(key)
+        return default if value is _MISSING else value
+
+    def __contains__(self, key: object) -> bool:
+        self.accessed = True
+        if dict.__contains__(self, key):
+            return True
+        return self._is_unread(key) and self._parse(t.cast(str, key), False) is not _MISSING
+
+    def __len__(self) -> int:
+        self.accessed = True
+        unread = self._unread
+        return dict.__len__(self) + (len(unread) if unread else 0)
+
+    def __iter__(self) -> t.Iterator[str]:
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.__iter__(self)
+
+    def keys(self) -> t.KeysView[str]:  # type: ignore[override]
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.keys(self)
+
+    def __reversed__(self) -> t.Iterator[str]:
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.__reversed__(self)
+
+    def values(self) -> t.ValuesView[t.Any]:  # type: ignore[override]
+        self.accessed = True
+        self._parse_all(snapshot=True)
+        return super().values()
+
+    def items(self) -> t.ItemsView[str, t.Any]:  # type: ignore[override]
+        self.accessed = True
+        self._parse_all(snapshot=True)
+        return super().items()
+
+    def copy(self) -> dict[str, t.Any]:
+        self.accessed = True
+        self._parse_all(snapshot=True)
+        return super().copy()
+
+    def __eq__(self, other: object) -> bool:
+        self.accessed = True
+        self._parse_all(snapshot=False)
+        return dict.__eq__(self, other)
+
+    __hash__ = SecureCookieSession.__hash__  # None: unhashable, as any dict
 
     def as_dict(self) -> dict[str, t.Any]:
         self._ensure_loaded()
+        self._parse_all(snapshot=False)
         return super().as_dict()
 
     def is_empty(self) -> bool:
         self._ensure_loaded()
-        return super().is_empty()
+        return not (dict.__len__(self) or self._unread)
 
     # -- writes (per key; a plain set needs no load) -----------------------------
 
@@ -296,6 +432,9 @@ class ServerSideSession(SecureCookieSession):
     def __setitem__(self, key: str, value: t.Any) -> None:
         super().__setitem__(key, value)
         self._touched_for_write()[key] = True
+        unread = self._unread
+        if unread:
+            unread.pop(key, None)
 
     def update(self, *args: t.Any, **kwargs: t.Any) -> None:
         for key, value in dict(*args, **kwargs).items():
@@ -304,23 +443,33 @@ class ServerSideSession(SecureCookieSession):
 
     def __delitem__(self, key: str) -> None:
         self._ensure_loaded()
-        super().__delitem__(key)
+        unread = self._unread
+        if unread is not None and key in unread:
+            del unread[key]  # no need to parse what goes
+            self._changed()
+        else:
+            super().__delitem__(key)
         self._touched_for_write()[key] = False
 
     def setdefault(self, key: str, default: t.Any = None) -> t.Any:
         self._ensure_loaded()
+        if self._is_unread(key):
+            self._parse(key, snapshot=True)  # handed out below
         if not dict.__contains__(self, key):
             self._touched_for_write()[key] = True
         return super().setdefault(key, default)
 
     def pop(self, key: str, *default: t.Any) -> t.Any:
         self._ensure_loaded()
+        if self._is_unread(key):
+            self._parse(key, snapshot=False)
         if dict.__contains__(self, key):
             self._touched_for_write()[key] = False
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, t.Any]:
         self._ensure_loaded()
+        self._parse_all(snapshot=False)
         key, value = super().popitem()
         self._touched_for_write()[key] = False
         return key, value
@@ -353,7 +502,7 @@ class ServerSideSession(SecureCookieSession):
         family = self._sid[:8] if self._sid else None
         self._sid = new_session_id(family)
         self._accessed = True
-        if dict.__contains__(self, CSRF_KEY):
+        if dict.__contains__(self, CSRF_KEY) or self._is_unread(CSRF_KEY):
             self.new_csrf_token()  # a token seen before the login is worthless after it
         if self._meta and START in self._meta:
             del self._meta[START]  # the absolute_timeout counts from the login
@@ -373,6 +522,7 @@ class ServerSideSession(SecureCookieSession):
         self._stale_cookie = False
         self._become_fresh()
         dict.clear(self)
+        self._unread = None
         self._touched = None
         self._handed_out = None
         self._meta = None  # what is written next is a new session, with new times
@@ -387,7 +537,7 @@ class ServerSideSession(SecureCookieSession):
     def _known_permanent(self) -> bool | None:
         """Whether the session is permanent, if known without a store call."""
         if self._loaded or (self._touched is not None and "_permanent" in self._touched):
-            return bool(dict.get(self, "_permanent", False))
+            return bool(self._peek("_permanent", False))
         return None
 
     def _changes(self) -> tuple[dict[str, t.Any], set[str]]:
@@ -399,6 +549,7 @@ class ServerSideSession(SecureCookieSession):
                 if dict.get(self, key, snapshot) != snapshot:
                     changed.add(key)
         if self._write_all and not touched and not changed and self._loaded:
+            self._parse_all(snapshot=False)  # a text that does not parse is not written
             changed.update(dict.keys(self))  # `session.modified = True`: write it all
         values = {
             key: dict.__getitem__(self, key) for key in changed if dict.__contains__(self, key)
@@ -438,7 +589,7 @@ class ServerSideSession(SecureCookieSession):
             if self._from_store:
                 due = t.cast(Timeouts, timeouts).due(self._meta, now, writing=False)
         # A permanent session read here gets its cookie's expiry pushed forward.
-        refresh = bool(self._from_store and dict.get(self, "_permanent") and refresh_each_request)
+        refresh = bool(self._from_store and self._peek("_permanent") and refresh_each_request)
         renaming = self._rename_from is not None
         owner = self._owner_write(now, renaming, bool(due and USED in due))
         if not (
@@ -528,4 +679,5 @@ class ServerSideSession(SecureCookieSession):
 
     def __repr__(self) -> str:
         state = "" if self._loaded else " (not loaded)"
-        return f"<{type(self).__name__}{state} {dict.__repr__(self)}>"
+        unread = f" (+{len(self._unread)} keys not read)" if self._unread else ""
+        return f"<{type(self).__name__}{state} {dict.__repr__(self)}{unread}>"

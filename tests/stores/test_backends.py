@@ -267,48 +267,42 @@ def test_redis_warns_about_a_ready_client_without_a_socket_timeout(
     assert not caplog.records
 
 
-def test_redis_hands_over_the_texts_joined_when_each_is_one_json_value(
+def test_redis_hands_over_every_field_as_it_was_written(
     redis_url: str, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The load script joins the texts so that they parse in one call; only
-    where every text was found to be one JSON value when it was written, and
-    with each text still available alone (by its byte size) otherwise."""
-    from wsgi_sessions.serialization import JoinedFields, TaggedJSONSerializer, load_fields
+    """The load script joins names and texts with one separator in one bulk;
+    a field whose name or text holds the separator (the count tells) is still
+    handed over exactly, through the plain reply, and the store's own fields
+    (and an earlier version's mark) never show."""
     from wsgi_sessions.stores.redis import RedisStore
 
-    serializer = TaggedJSONSerializer()
     store = RedisStore(redis_url, prefix=redis_prefix)
-    texts = {"a": '"é ☃"', "b": '[1,{" t":[2]}]', "c": "{}"}
+    texts = {"a": '"é ☃"', "b": '[1,{" t":[2]}]', "c": "{}", "": "", "x": "[1", "y": "2]"}
     store.create(KEY, texts, 60)
-    fields = store.load(KEY)
-    assert isinstance(fields, JoinedFields)
-    assert fields.checked
-    assert dict(fields) == texts
-    assert load_fields(serializer, fields) == {"a": "é ☃", "b": [1, (2,)], "c": {}}
+    assert store.load(KEY) == texts
 
-    store.apply(KEY, {"x": "[1", "y": "2]"}, [])  # not JSON alone: unchecked from now on
-    fields = store.load(KEY)
-    assert isinstance(fields, JoinedFields)
-    assert not fields.checked
-    assert dict(fields) == {**texts, "x": "[1", "y": "2]"}
-    assert load_fields(serializer, fields) == {"a": "é ☃", "b": [1, (2,)], "c": {}}
+    tricky = {"one\x1fsep": "1", "two": "\x1f\x1f", "é\x1f": '"\x1f"'}
+    assert store.apply(KEY, tricky, ["x"])
+    del texts["x"]
+    assert store.load(KEY, touch=True) == {**texts, **tricky}
 
-    # Redis's cjson accepts some texts that Python's json refuses ("0x10"):
-    # the joined parse then fails and each text is parsed on its own.
-    other = "{fam00001}other"
-    store.create(other, {"ok": "1", "hex": "0x10"}, 60)
-    fields = store.load(other)
-    assert isinstance(fields, JoinedFields)
-    assert fields.checked
-    assert load_fields(serializer, fields) == {"ok": 1}
-    assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 3
-
-    # A hash written before the check existed (no "\x00c") is never joined.
+    # A hash an earlier version wrote, with its "\x00c" mark, and a text that
+    # is not UTF-8 (written by some other client): no failure, no mark.
     old = "{fam00001}written-before"
-    store.client.hset(redis_prefix + old, mapping={"\x00l": 60, "x": "[1", "y": "2]", "z": "3,4"})
+    store.client.hset(
+        redis_prefix + old, mapping={"\x00l": 60, "\x00c": "1", "ok": "1", "bad": b"\xff\xfe"}
+    )
     fields = store.load(old)
-    assert isinstance(fields, JoinedFields)
-    assert not fields.checked
-    assert load_fields(serializer, fields) == {}
+    assert isinstance(fields, dict)
+    assert fields["ok"] == "1"
+    assert sorted(fields) == ["bad", "ok"]
+    from wsgi_sessions.serialization import TaggedJSONSerializer, load_fields
+
+    with caplog.at_level(logging.WARNING, logger="wsgi_sessions"):
+        assert load_fields(TaggedJSONSerializer(), fields) == {"ok": 1}
+    assert [r for r in caplog.records if "dropped" in r.getMessage()]
+    # A write takes the old mark away (an earlier version's load trusted it).
+    assert store.apply(old, {"n": "2"}, [])
+    assert not store.client.hexists(redis_prefix + old, "\x00c")
     store.client.delete(redis_prefix + old)
     store.close()
