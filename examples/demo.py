@@ -6,8 +6,10 @@ Run it (from a clone of the repository)::
 
 then open http://127.0.0.1:8000/. It counts your visits, logs a name in and
 out with CSRF-protected forms and flash messages, and shows what the session
-holds. The secret key comes from ``WSGI_SESSIONS_SECRET_KEY``, else a random one
-is made at start (every restart then logs everyone out).
+holds. With a store (``WSGI_SESSIONS_STORE=memory://``) it also lists "your
+sessions" (every browser logged in under the same name) and ends the others.
+The secret key comes from ``WSGI_SESSIONS_SECRET_KEY``, else a random one is
+made at start (every restart then logs everyone out).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIServer, make_server
 
-from wsgi_sessions import SessionMiddleware, SessionMixin, get_session
+from wsgi_sessions import (
+    ServerSideSessionInterface,
+    SessionInterface,
+    SessionMiddleware,
+    SessionMixin,
+    get_session,
+)
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -34,16 +42,27 @@ _MAX_FORM = 64 * 1024
 
 def make_app(settings: t.Mapping[str, t.Any] | None = None) -> WSGIApplication:
     """The demo wrapped in SessionMiddleware; ``settings`` as in the README's table."""
-    return SessionMiddleware(demo_app, settings)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        return demo_app(environ, start_response, middleware.session_interface)
+
+    middleware = SessionMiddleware(app, settings)
+    return middleware
 
 
-def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+def demo_app(
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    interface: SessionInterface | None = None,
+) -> list[bytes]:
     """Route by method and path; every POST must carry the session's CSRF token."""
     session = get_session(environ)
+    # A user's sessions can be listed and ended only when they live in a store.
+    owners = interface if isinstance(interface, ServerSideSessionInterface) else None
     method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/"
     if method == "GET" and path == "/":
-        return _page(start_response, _home(session))
-    if method != "POST" or path not in ("/login", "/note", "/logout"):
+        return _page(start_response, _home(session, owners))
+    if method != "POST" or path not in ("/login", "/note", "/logout", "/end-others"):
         return _page(start_response, "<p>Not found. <a href='/'>Home</a></p>", "404 Not Found")
     form = _read_form(environ)
     if not session.check_csrf(form.get("csrf_token")):
@@ -58,10 +77,17 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[by
             # or seen before the login is worthless after it.
             session.regenerate()
             session["user"] = name
+            if owners:
+                session.owner = name  # a real app: str(user.id)
             session.flash(f"Welcome, {name}!")
     elif path == "/note":
         session["note"] = form.get("note", "")[:200]
         session.flash("Note saved.")
+    elif path == "/end-others" and owners and session.owner:
+        ended = owners.end_sessions_of(session.owner, keep=session)
+        session.flash(f"Ended {ended} other session(s).")
+    elif path == "/end-others":
+        session.flash("Log in first.", queue="error")
     else:  # logout: the data goes, the cookie is deleted (and the id is dead in a store)
         session.invalidate()
         body = "<h1>Logged out</h1><p>Your session is gone. <a href='/'>Start again</a></p>"
@@ -70,7 +96,7 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[by
     return []
 
 
-def _home(session: SessionMixin) -> str:
+def _home(session: SessionMixin, owners: ServerSideSessionInterface | None) -> str:
     session["visits"] = session.get("visits", 0) + 1
     messages = [("error", text) for text in session.pop_flash("error")]
     messages += [("info", text) for text in session.pop_flash()]
@@ -87,6 +113,17 @@ def _home(session: SessionMixin) -> str:
             f"<form method='post' action='/logout'>{hidden}"
             "<button id='logout'>Log out</button></form>"
         )
+        if owners and session.owner:
+            rows = "".join(
+                f"<li>since {r.created:%H:%M:%S} UTC, last seen {r.last_seen:%H:%M:%S}"
+                f"{' (this one)' if r.current else ''}</li>"
+                for r in owners.sessions_of(session.owner, current=session)
+            )
+            parts.append(
+                f"<h2>Your sessions</h2><ul id='sessions'>{rows}</ul>"
+                f"<form method='post' action='/end-others'>{hidden}"
+                "<button id='end-others'>End all other sessions</button></form>"
+            )
     else:
         parts.append(
             f"<form method='post' action='/login'>{hidden}"

@@ -10,6 +10,7 @@ from webtest import TestApp
 
 from pages import csrf_token as _token
 from pages import visits as _visits
+from wsgi_sessions import ServerSideSessionInterface
 
 
 @pytest.fixture(params=["cookie", "sqlite"])
@@ -88,3 +89,25 @@ def test_secret_key_from_the_environment_else_random(monkeypatch: pytest.MonkeyP
     first, second = demo.secret_key(), demo.secret_key()
     assert first != second
     assert len(first) == 64
+
+
+def test_with_a_store_your_sessions_are_listed_and_the_others_ended() -> None:
+    app = demo.make_app({"secret_key": "demo-test-" + "k" * 32, "store": "memory://"})
+    laptop, phone = TestApp(app), TestApp(app)
+    for browser in (laptop, phone):
+        browser.post("/login", {"name": "Ada", "csrf_token": _token(browser.get("/").text)})
+    page = laptop.get("/").text
+    assert page.count("<li>since ") == 2
+    assert page.count("(this one)") == 1
+    page = laptop.post("/end-others", {"csrf_token": _token(page)}).follow().text
+    assert "Ended 1 other session(s)." in page
+    assert page.count("<li>since ") == 1
+    assert "id='user'" not in phone.get("/").text  # logged out
+    assert "id='user'" in laptop.get("/").text
+
+
+def test_the_sessions_list_is_shown_only_with_a_store(client: TestApp) -> None:
+    page = client.post("/login", {"name": "Ada", "csrf_token": _token(client.get("/").text)})
+    server_side = isinstance(client.app.session_interface, ServerSideSessionInterface)  # type: ignore[attr-defined]
+    assert ("id='sessions'" in page.follow().text) is server_side
+    assert ("id='end-others'" in client.get("/").text) is server_side

@@ -8,6 +8,7 @@ given explicitly, so selenium-manager never runs.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import typing as t
@@ -30,19 +31,25 @@ CHROMIUM_ARGS = (
 WAIT_SECONDS = 20  # an upper bound for a page to appear, never a measured duration
 
 
-@pytest.fixture
-def demo_url() -> t.Iterator[str]:
-    """The demo served by waitress (in a thread) on a free port of 127.0.0.1.
+@contextlib.contextmanager
+def serve(app: t.Any) -> t.Iterator[str]:
+    """``app`` served by waitress (in a thread) on a free port of 127.0.0.1.
 
     The socket listens once ``create`` returns, so no polling is needed (and
     WebTest's ``wait()`` would leak its probe's socket).
     """
-    app = demo.make_app({"secret_key": secrets.token_hex(32)})
     server = StopableWSGIServer.create(app, host="127.0.0.1")
     try:
         yield server.application_url.rstrip("/")
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def demo_url() -> t.Iterator[str]:
+    """The demo, with signed cookie sessions."""
+    with serve(demo.make_app({"secret_key": secrets.token_hex(32)})) as url:
+        yield url
 
 
 @pytest.fixture
@@ -71,13 +78,12 @@ def browser(
         driver.quit()
 
 
-def test_login_counter_csrf_and_logout_in_a_real_browser(demo_url: str, browser: t.Any) -> None:
+def submitter(browser: t.Any) -> t.Callable[[str, str], None]:
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_SECONDS)
     # While a page is replaced, the driver may answer with transient errors.
     navigation = WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(WebDriverException,))
 
@@ -87,6 +93,17 @@ def test_login_counter_csrf_and_logout_in_a_real_browser(demo_url: str, browser:
         browser.find_element(By.ID, button_id).click()
         navigation.until(lambda driver: driver.execute_script("return !window.beforeSubmit;"))
         navigation.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), expected_text))
+
+    return submit
+
+
+def test_login_counter_csrf_and_logout_in_a_real_browser(demo_url: str, browser: t.Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_SECONDS)
+    submit = submitter(browser)
 
     def text(element_id: str) -> str:
         return str(browser.find_element(By.ID, element_id).text)
@@ -131,3 +148,31 @@ def test_login_counter_csrf_and_logout_in_a_real_browser(demo_url: str, browser:
     submit("logout", "Logged out")
     assert browser.get_cookie("session") is None
     assert browser.get_cookies() == []
+
+
+def test_your_sessions_and_ending_the_others_in_a_real_browser(browser: t.Any) -> None:
+    """With a store: Chromium and another client (WebTest, in process) log in as
+    Ada; Chromium lists both and ends the other, which is logged out."""
+    from selenium.webdriver.common.by import By
+    from webtest import TestApp
+
+    from pages import csrf_token, user
+
+    app = demo.make_app({"secret_key": secrets.token_hex(32), "store": "memory://"})
+    submit = submitter(browser)
+    with serve(app) as url:
+        browser.get(url + "/")
+        browser.find_element(By.ID, "name").send_keys("Ada")
+        submit("login", "Welcome, Ada!")
+        phone = TestApp(app)
+        phone.post("/login", {"name": "Ada", "csrf_token": csrf_token(phone.get("/").text)})
+        assert user(phone.get("/").text) == "Ada"
+
+        browser.get(url + "/")
+        listed = browser.find_elements(By.CSS_SELECTOR, "#sessions li")
+        assert len(listed) == 2
+        assert [item.text.endswith("(this one)") for item in listed].count(True) == 1
+        submit("end-others", "Ended 1 other session(s).")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#sessions li")) == 1
+        assert user(phone.get("/").text) is None
+        assert browser.find_element(By.ID, "user").text == "Ada"
