@@ -264,6 +264,14 @@ def test_end_one_session_by_its_handle(site: Site) -> None:
     assert whoami(laptop)["user"] == "ada"
 
 
+@pytest.mark.parametrize("handle", ["", "not a handle", "é" * 32, "\ud800"])
+def test_a_handle_that_is_none_of_the_owners_ends_nothing(site: Site, handle: str) -> None:
+    browser = login(site, "ada")
+    config = site.middleware.session_config
+    assert site.interface.end_session("ada", handle, app=config) is False
+    assert whoami(browser)["user"] == "ada"
+
+
 def test_a_handle_of_another_owner_ends_nothing(site: Site) -> None:
     ada, bob = login(site, "ada"), login(site, "bob")
     assert ada.get("/end", {"handle": current_handle(bob)}).json is False

@@ -350,7 +350,8 @@ class ServerSideSessionInterface(SecureCookieSessionInterface):
         if not isinstance(handle, str):
             raise TypeError(f"handle must be a str, got {type(handle).__name__}")
         for entry in self._owner_entries(owner, app):
-            if hmac.compare_digest(entry.handle, handle):
+            # Bytes: compare_digest refuses a str that is not ASCII (a form may post one).
+            if hmac.compare_digest(entry.handle.encode(), handle.encode("utf-8", "replace")):
                 ended = self.store.end(entry.key)
                 self.store.apply(entry.source, {}, (entry.handle,))
                 return ended
