@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import threading
 import typing as t
-from collections.abc import Mapping
 from datetime import timezone
 from urllib.parse import parse_qsl
 
 import pytest
 import webtest
 
+from counting_store import CountingStore
 from wsgi_sessions import (
     EncryptedCookieSessionInterface,
     SecureCookieSessionInterface,
@@ -30,7 +30,6 @@ from wsgi_sessions import (
 )
 from wsgi_sessions.owners import SEEN_INTERVAL
 from wsgi_sessions.stores import MemoryStore, SQLiteStore, Store
-from wsgi_sessions.stores.base import Ended
 
 SECRET = "owners test secret, long enough to sign with"
 
@@ -48,44 +47,7 @@ class Clock:
         self.now += seconds
 
 
-class Counting(Store):
-    """A real store, with a log of the writes made to it (operation, key)."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.writes: list[tuple[str, str]] = []
-
-    def load(self, key: str, touch: bool = False) -> Mapping[str, str] | Ended | None:
-        return self.inner.load(key, touch)
-
-    def _create(self, key: str, fields: Mapping[str, str], lifetime: int) -> bool:
-        self.writes.append(("create", key))
-        return self.inner.create(key, fields, lifetime)
-
-    def _apply(
-        self,
-        key: str,
-        set_fields: Mapping[str, str],
-        delete_fields: tuple[str, ...],
-        lifetime: int | None,
-    ) -> bool | Ended:
-        self.writes.append(("apply", key))
-        return self.inner.apply(key, set_fields, delete_fields, lifetime)
-
-    def end(self, key: str) -> bool:
-        self.writes.append(("end", key))
-        return self.inner.end(key)
-
-    def rename(self, old_key: str, new_key: str) -> bool | Ended:
-        self.writes.append(("rename", old_key))
-        return self.inner.rename(old_key, new_key)
-
-    def touch(self, key: str) -> bool:
-        return self.inner.touch(key)
-
-    def purge_expired(self) -> int:
-        return self.inner.purge_expired()
-
+class Counting(CountingStore):
     def index_writes(self) -> list[tuple[str, str]]:
         return [write for write in self.writes if "}owners:" in write[1]]
 
