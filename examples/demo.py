@@ -72,7 +72,7 @@ class View(t.NamedTuple):
 
 def make_app(settings: t.Mapping[str, t.Any] | None = None) -> SessionMiddleware:
     """The demo wrapped in SessionMiddleware; ``settings`` as in the README's table."""
-    config = SessionConfig(settings, written_as=lambda name: _FLAGS.get(name, name))
+    config = SessionConfig(settings)
     return SessionMiddleware(partial(demo_app, setup=_setup(config)), config)
 
 
@@ -340,7 +340,7 @@ def _page(start_response: StartResponse, body: str, status: str = "200 OK") -> l
 # -- running it -----------------------------------------------------------------------------------
 
 #: Settings as the command line spells them, so an error names what the user typed.
-_FLAGS = {"store": "--store", "cookie_encryption": "--encrypt"}
+_FLAGS = {"setting 'store'": "--store", "setting 'cookie_encryption'": "--encrypt"}
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -377,7 +377,10 @@ def app_from_args(argv: Sequence[str] | None = None) -> SessionMiddleware:
     try:
         return make_app(settings)
     except (ValueError, TypeError) as exc:
-        parser.error(str(exc).replace("setting 'store'", "--store"))
+        message = str(exc)
+        for setting, flag in _FLAGS.items():
+            message = message.replace(setting, flag)
+        parser.error(message)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -277,6 +277,18 @@ def test_bad_flags_exit_with_a_clear_message(
     assert message in capsys.readouterr().err
 
 
+def test_encrypt_without_cryptography_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.ciphers.aead", None)
+    with pytest.raises(SystemExit) as exit_:
+        demo.app_from_args(["--encrypt"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--encrypt is on, but" in err
+    assert "pip install 'wsgi-sessions[encryption]'" in err
+
+
 def test_the_demo_runs_and_prints_its_url(tmp_path: Path) -> None:
     database = tmp_path / "demo.db"
     process = subprocess.Popen(
