@@ -31,13 +31,15 @@ WAIT_SECONDS = 20  # an upper bound for a page to appear, never a measured durat
 
 
 @pytest.fixture
-def demo_url() -> t.Iterator[str]:
-    """The demo served by waitress (in a thread) on a free port of 127.0.0.1.
+def demo_url(request: pytest.FixtureRequest) -> t.Iterator[str]:
+    """The demo served by waitress (in a thread) on a free port of 127.0.0.1,
+    with the settings of an indirect parameter, if any.
 
     The socket listens once ``create`` returns, so no polling is needed (and
     WebTest's ``wait()`` would leak its probe's socket).
     """
-    app = demo.make_app({"secret_key": secrets.token_hex(32)})
+    settings = getattr(request, "param", {})
+    app = demo.make_app({"secret_key": secrets.token_hex(32), **settings})
     server = StopableWSGIServer.create(app, host="127.0.0.1")
     try:
         yield server.application_url.rstrip("/")
@@ -71,13 +73,20 @@ def browser(
         driver.quit()
 
 
-def test_login_counter_csrf_and_logout_in_a_real_browser(demo_url: str, browser: t.Any) -> None:
+class Page(t.NamedTuple):
+    """Small steps on the demo's pages."""
+
+    submit: t.Callable[[str, str], None]
+    text: t.Callable[[str], str]
+    wait: t.Any
+
+
+def _page(browser: t.Any) -> Page:
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_SECONDS)
     # While a page is replaced, the driver may answer with transient errors.
     navigation = WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(WebDriverException,))
 
@@ -90,6 +99,17 @@ def test_login_counter_csrf_and_logout_in_a_real_browser(demo_url: str, browser:
 
     def text(element_id: str) -> str:
         return str(browser.find_element(By.ID, element_id).text)
+
+    return Page(submit, text, WebDriverWait(browser, WAIT_SECONDS))
+
+
+def test_login_counter_csrf_tamper_and_logout_in_a_real_browser(
+    demo_url: str, browser: t.Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    submit, text, wait = _page(browser)
 
     browser.get(demo_url + "/")
     assert text("visits") == "1"
@@ -127,7 +147,62 @@ def test_login_counter_csrf_and_logout_in_a_real_browser(demo_url: str, browser:
     browser.get(demo_url + "/")
     assert text("user") == "Ada"
 
-    # log out: the cookie is gone from the browser's own jar
+    # the cookie panel: the value the browser holds, and what anyone can read in it
+    browser.get(demo_url + "/")
+    held = browser.get_cookie("session")["value"]
+    browser.refresh()
+    wait.until(ec.presence_of_element_located((By.ID, "cookie")))
+    assert text("cookie") == held
+    assert "not encrypted" in text("inside")
+    assert '"user": "Ada"' in text("payload")
+
+    # tamper: the server hands back the cookie with one character changed; the
+    # browser sends it, and gets a fresh, empty session instead of an error
+    held = browser.get_cookie("session")["value"]  # as the refresh's response left it
+    submit("tamper", "did not accept")
+    tampered = text("cookie")
+    assert len(tampered) == len(held)
+    assert sum(a != b for a, b in zip(tampered, held)) == 1
+    assert text("visits") == "1"
+    assert browser.find_elements(By.ID, "user") == []
+    assert browser.get_cookie("session")["httpOnly"] is True
+    assert "session=" not in browser.execute_script("return document.cookie")
+    browser.refresh()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "visits"), "2"))
+    assert browser.find_elements(By.ID, "rejected") == []
+
+    # log in again, then log out: the cookie is gone from the browser's own jar
+    browser.find_element(By.ID, "name").send_keys("Ada")
+    submit("login", "Welcome, Ada!")
     submit("logout", "Logged out")
     assert browser.get_cookie("session") is None
     assert browser.get_cookies() == []
+
+
+@pytest.mark.parametrize(
+    ("demo_url", "inside"),
+    [
+        ({"cookie_encryption": True}, "nothing in it is readable"),
+        ({"store": "memory://"}, "only a random session id"),
+    ],
+    indirect=["demo_url"],
+    ids=["encrypted", "server-side"],
+)
+def test_tamper_with_an_encrypted_or_server_side_cookie(
+    demo_url: str, inside: str, browser: t.Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    submit, text, _ = _page(browser)
+    browser.get(demo_url + "/")
+    browser.find_element(By.ID, "name").send_keys("Ada")
+    submit("login", "Welcome, Ada!")
+    assert text("user") == "Ada"
+    assert inside in text("inside")
+    assert browser.find_elements(By.ID, "payload") == []
+    assert "Ada" not in text("cookie")
+    held = browser.get_cookie("session")["value"]
+    submit("tamper", "did not accept")
+    assert sum(a != b for a, b in zip(text("cookie"), held)) == 1
+    assert text("visits") == "1"
+    assert browser.find_elements(By.ID, "user") == []
