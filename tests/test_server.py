@@ -24,6 +24,7 @@ from wsgi_sessions import (
 )
 from wsgi_sessions.serialization import TaggedJSONSerializer
 from wsgi_sessions.server import store_key_for
+from wsgi_sessions.server_session import new_session_id
 from wsgi_sessions.sessions import NullSession
 from wsgi_sessions.stores import MemoryStore, Store
 from wsgi_sessions.stores.base import Ended
@@ -177,6 +178,20 @@ def test_the_store_key_is_a_keyed_hash_of_the_id(store: Store) -> None:
     )
     assert other is not None
     assert store_key_for(other[0].hash_key, sid) != key
+
+
+def test_session_ids_carry_192_random_bits_and_regenerate_draws_new_ones() -> None:
+    ids = [new_session_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for sid in ids:
+        family, token = sid.split(".")
+        assert len(family) == 8 and len(token) == 32  # base64url: 48 + 192 bits
+    # Every token character position takes many values: not a counter, not a clock.
+    for position in range(32):
+        assert len({sid.split(".")[1][position] for sid in ids}) > 32
+    renewed = new_session_id(ids[0].split(".")[0])
+    assert renewed.split(".")[0] == ids[0].split(".")[0]  # the Redis Cluster hash slot
+    assert renewed.split(".")[1] != ids[0].split(".")[1] and len(renewed.split(".")[1]) == 32
 
 
 def test_an_id_the_server_did_not_issue_is_not_adopted(store: Store) -> None:

@@ -306,13 +306,24 @@ class SessionConfig:
         *,
         prefix: str = "",
         written_as: WrittenAs | None = None,
+        warn_without_secret: bool = True,
     ) -> None:
         #: A setting's name as the user writes it, for messages (see :func:`parse_settings`).
         self.setting_name: WrittenAs = written_as or (lambda name: prefix + name)
         self.config: dict[str, t.Any] = parse_settings(settings, prefix, written_as=written_as)
-        if self.config["SECRET_KEY"] is None:
+        if warn_without_secret:
             # As in Flask, no key means NullSession; unlike Flask, say so once,
             # at start-up, rather than on the first write of the first user.
+            self.warn_if_no_secret()
+
+    def warn_if_no_secret(self) -> None:
+        """Log that sessions are unavailable, if no secret key is set.
+
+        At start-up by default; an adapter that may find a session opened by
+        :class:`~wsgi_sessions.SessionMiddleware` (with its own key) calls it
+        only when it would open one itself (``warn_without_secret=False``).
+        """
+        if self.config["SECRET_KEY"] is None:
             logger.warning(
                 "no secret key is set (setting %r): sessions are unavailable and every "
                 "session write will raise. Set it to a long random string (%s).",

@@ -232,10 +232,24 @@ def test_without_a_secret_key_the_include_logs_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
-        make_app({"session.cookie_secure": "true"}, {})
-    (record,) = caplog.records
+        client = TestApp(make_app({"session.cookie_secure": "true"}, {}))
+        client.get("/check")
+        client.get("/check")
+    (record,) = caplog.records  # once, when the factory opens a session itself
     assert record.levelno == logging.WARNING
     assert "'session.secret_key'" in record.getMessage()
+
+
+def test_behind_the_middleware_a_missing_include_key_is_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The middleware (a PasteDeploy filter, say) opens every session with its key."""
+    results: Results = {}
+    with caplog.at_level(logging.DEBUG, logger="wsgi_sessions"):
+        app = SessionMiddleware(make_app({}, results), {"secret_key": SECRET})
+        TestApp(app).get("/check")
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert results["environ_session"] is results["session"].session
 
 
 def test_an_empty_secret_key_fails_at_config_time() -> None:

@@ -195,6 +195,7 @@ class SessionFactory:
         self.session_interface = (
             default_interface(session_config) if interface is None else interface
         )
+        self._warned = False  # no secret key: said once, when this factory opens a session
 
     def __call__(self, request: Request) -> PyramidSession:
         environ = request.environ
@@ -204,6 +205,9 @@ class SessionFactory:
             interface, session_config = self.session_interface, self.session_config
             session = interface.open_session(session_config, LazyRequest(environ))
             if session is None:  # no secret key: reads work, writes explain
+                if not self._warned:
+                    self._warned = True
+                    session_config.warn_if_no_secret()
                 session = interface.make_null_session(session_config)
             else:
                 environ[environ_key] = session
@@ -231,7 +235,10 @@ def session_factory_from_settings(
     """The session factory the ``prefix``-ed settings describe (validated now),
     for ``config.set_session_factory()``: the style of pyramid_beaker's
     function of the same name, and what :func:`includeme` does."""
-    return SessionFactory(SessionConfig(settings, prefix=prefix))
+    # No warning for a missing key yet: SessionMiddleware (a PasteDeploy filter,
+    # say) may open every session with its own key; the factory warns once if
+    # it has to open one itself.
+    return SessionFactory(SessionConfig(settings, prefix=prefix, warn_without_secret=False))
 
 
 def includeme(config: Configurator) -> None:
