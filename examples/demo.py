@@ -7,8 +7,9 @@ Run it (from a clone of the repository)::
 then open http://127.0.0.1:8000/. It counts your visits, logs a name in and
 out with CSRF-protected forms and flash messages, shows the session cookie as
 your browser holds it and what is inside it, and has a button that changes one
-character of that cookie: the server then starts a fresh, empty session. Flags
-choose where the session lives::
+character of that cookie: the server then starts a fresh, empty session. With
+a store it also lists "your sessions" (every browser logged in under the same
+name) and ends all the others. Flags choose where the session lives::
 
     examples/demo.py                            # a signed cookie: anyone can read it
     examples/demo.py --encrypt                  # encrypted (pip install -e '.[encryption]')
@@ -37,7 +38,14 @@ from wsgiref.simple_server import WSGIServer, make_server
 
 from werkzeug.http import dump_cookie
 
-from wsgi_sessions import SessionConfig, SessionMiddleware, SessionMixin, get_session
+from wsgi_sessions import (
+    ServerSideSessionInterface,
+    SessionConfig,
+    SessionMiddleware,
+    SessionMixin,
+    get_session,
+)
+from wsgi_sessions.middleware import default_interface
 from wsgi_sessions.stores import mask_url
 
 if t.TYPE_CHECKING:
@@ -58,6 +66,7 @@ class Setup(t.NamedTuple):
     store: str | None  # the store's URL, any password masked
     cookie_name: str
     cookie_attributes: dict[str, t.Any]  # dump_cookie's keywords: a tampered copy keeps them
+    owners: ServerSideSessionInterface | None = None  # lists and ends a user's sessions
 
 
 class View(t.NamedTuple):
@@ -73,7 +82,10 @@ class View(t.NamedTuple):
 def make_app(settings: t.Mapping[str, t.Any] | None = None) -> SessionMiddleware:
     """The demo wrapped in SessionMiddleware; ``settings`` as in the README's table."""
     config = SessionConfig(settings)
-    return SessionMiddleware(partial(demo_app, setup=_setup(config)), config)
+    interface = default_interface(config)
+    owners = interface if isinstance(interface, ServerSideSessionInterface) else None
+    setup = _setup(config)._replace(owners=owners)
+    return SessionMiddleware(partial(demo_app, setup=setup), config, interface=interface)
 
 
 def _setup(config: SessionConfig) -> Setup:
@@ -130,6 +142,8 @@ def _login(post: Post) -> list[bytes]:
         # or seen before the login is worthless after it.
         post.session.regenerate()
         post.session["user"] = name
+        if post.setup.owners:  # a real app: str(user.id)
+            post.session.owner = name
         post.session.flash(f"Welcome, {name}!")
     return _see_other(post.start_response)
 
@@ -160,11 +174,21 @@ def _tamper(post: Post) -> list[bytes]:
     return _see_other(post.start_response, ("Set-Cookie", header), ("Cache-Control", "no-store"))
 
 
+def _end_others(post: Post) -> list[bytes]:
+    """What a password change does: end every session of this user but this one."""
+    owners, owner = post.setup.owners, post.session.owner
+    if owners and owner:
+        ended = owners.end_sessions_of(owner, keep=post.session)
+        post.session.flash(f"Ended {ended} other session(s).")
+    return _see_other(post.start_response)
+
+
 ACTIONS: dict[str, Callable[[Post], list[bytes]]] = {
     "/login": _login,
     "/note": _note,
     "/logout": _logout,
     "/tamper": _tamper,
+    "/end-others": _end_others,
 }
 
 
@@ -216,6 +240,23 @@ def _account(view: View) -> str:
             "<button id='login'>Log in</button></form>"
         )
     return "".join(parts)
+
+
+def _sessions(view: View) -> str:
+    """Your sessions: every browser logged in under this name (server-side only)."""
+    owners, owner = view.setup.owners, view.session.owner
+    if not (owners and owner):
+        return ""
+    rows = "".join(
+        f"<li>since {r.created:%H:%M:%S} UTC, last seen {r.last_seen:%H:%M:%S}"
+        f"{' (this one)' if r.current else ''}</li>"
+        for r in owners.sessions_of(owner, current=view.session)
+    )
+    return (
+        f"<h2>Your sessions</h2><ul id='sessions'>{rows}</ul>"
+        f"<form method='post' action='/end-others'>{view.hidden}"
+        "<button id='end-others'>End all other sessions</button></form>"
+    )
 
 
 def _contents(view: View) -> str:
@@ -281,7 +322,14 @@ def _tamper_form(view: View) -> str:
 
 
 #: The home page, top to bottom; a new panel is a function of the View.
-PANELS: list[Callable[[View], str]] = [_messages, _account, _contents, _cookie, _tamper_form]
+PANELS: list[Callable[[View], str]] = [
+    _messages,
+    _account,
+    _sessions,
+    _contents,
+    _cookie,
+    _tamper_form,
+]
 
 
 # -- helpers --------------------------------------------------------------------------------------

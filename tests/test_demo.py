@@ -19,6 +19,7 @@ from webtest import TestApp
 from pages import csrf_token as _token
 from pages import user as _user
 from pages import visits as _visits
+from wsgi_sessions import ServerSideSessionInterface
 
 SECRET_KEY = "demo-test-" + "k" * 32
 DEMO = Path(demo.__file__)
@@ -310,3 +311,24 @@ def test_the_demo_runs_and_prints_its_url(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=20)
+
+
+def test_with_a_store_your_sessions_are_listed_and_the_others_ended() -> None:
+    app = demo.make_app({"secret_key": SECRET_KEY, "store": "memory://"})
+    laptop, phone = TestApp(app), TestApp(app)
+    _log_in(phone)
+    page = _log_in(laptop)
+    assert page.count("<li>since ") == 2
+    assert page.count("(this one)") == 1
+    page = laptop.post("/end-others", {"csrf_token": _token(page)}).follow().text
+    assert "Ended 1 other session(s)." in page
+    assert page.count("<li>since ") == 1
+    assert _user(phone.get("/").text) is None  # logged out
+    assert _user(laptop.get("/").text) == "Ada"
+
+
+def test_the_sessions_list_is_shown_only_with_a_store(client: TestApp) -> None:
+    page = _log_in(client)
+    server_side = isinstance(client.app.session_interface, ServerSideSessionInterface)  # type: ignore[attr-defined]
+    assert ("id='sessions'" in page) is server_side
+    assert ("id='end-others'" in page) is server_side

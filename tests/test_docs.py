@@ -239,6 +239,7 @@ PUBLIC_MODULES = [
     "wsgi_sessions.interface",
     "wsgi_sessions.middleware",
     "wsgi_sessions.serialization",
+    "wsgi_sessions.owners",
     "wsgi_sessions.server",
     "wsgi_sessions.server_session",
     "wsgi_sessions.sessions",

@@ -16,6 +16,7 @@ from .encrypted import EncryptedCookieSessionInterface
 from .errors import SessionCookieTooLarge, SessionError, SessionStoreError
 from .interface import SecureCookieSessionInterface, SessionInterface
 from .middleware import SessionMiddleware, get_session
+from .owners import SessionRecord
 from .serialization import TaggedJSONSerializer
 from .server import ServerSideSession, ServerSideSessionInterface
 from .sessions import NullSession, SecureCookieSession, SessionMixin
@@ -34,6 +35,7 @@ __all__ = [
     "SessionInterface",
     "SessionMiddleware",
     "SessionMixin",
+    "SessionRecord",
     "SessionStoreError",
     "TaggedJSONSerializer",
     "get_session",

@@ -13,9 +13,10 @@ import time
 import typing as t
 from collections.abc import Callable, Mapping
 
-from ._timeouts import START, Timeouts
+from ._timeouts import START, USED, Timeouts
 from .errors import SessionStoreError
 from .interface import META_KEY
+from .owners import OWNER_KEY, SEEN_INTERVAL, OwnerWrite, check_owner
 from .serialization import UNREADABLE, dump_fields, field_loader
 from .sessions import _IMMUTABLE_TYPES, _MISSING, CSRF_KEY, SecureCookieSession
 from .stores.base import Ended, check_fields
@@ -72,6 +73,8 @@ class SavePlan(t.NamedTuple):
     resend_on_write: bool
     #: No record is left and nothing is created: delete the cookie.
     delete_cookie: bool
+    #: The owner index entries to write after the record (None: none).
+    owner: OwnerWrite | None = None
 
 
 class ServerSideSession(SecureCookieSession):
@@ -130,6 +133,12 @@ class ServerSideSession(SecureCookieSession):
     # that changes nothing (popping a missing key) sets that one too, and
     # must not write every loaded key over other requests' newer values.
     _write_all = False
+    # session.owner: as loaded ({"owner", "created", "seen"} from the hidden
+    # field OWNER_KEY, and the record it came from), and as set in this request.
+    _owner: dict[str, t.Any] | None = None
+    _owner_key: str | None = None
+    _owner_set = False
+    _new_owner: str | None = None
 
     @classmethod
     def from_cookie(
@@ -199,6 +208,28 @@ class ServerSideSession(SecureCookieSession):
         self._write_all = value
 
     @property
+    def owner(self) -> str | None:
+        """Whose session this is (``session.owner = str(user.id)`` at login),
+        so that :meth:`ServerSideSessionInterface.sessions_of` lists it and
+        ``end_sessions_of`` can end it. Kept in a hidden field of the record,
+        never a key of the mapping; it survives :meth:`regenerate` and ends
+        with :meth:`invalidate`. None or "" clears it.
+        """
+        if self._owner_set:
+            return self._new_owner
+        self._ensure_loaded()
+        self._accessed = True
+        return self._owner["owner"] if self._owner else None
+
+    @owner.setter
+    def owner(self, value: str | None) -> None:
+        owner = check_owner(value)
+        self._ensure_loaded()  # the owner it had: its index loses the entry if it changes
+        self._accessed = True
+        self._owner_set = True
+        self._new_owner = owner
+
+    @property
     def sid(self) -> str:
         """The session id (never log it: it is the user's credential)."""
         if self._sid is None:
@@ -244,9 +275,15 @@ class ServerSideSession(SecureCookieSession):
             return
         if type(meta) is dict:
             self._meta = meta
+        owner_text = fields.get(OWNER_KEY)  # session.owner: a hidden field too
+        owner = None if owner_text is None else load(owner_text)
+        if type(owner) is dict and isinstance(owner.get("owner"), str):
+            self._owner = owner
+            self._owner_key = self._opened_key
         self._from_store = True
         unread = dict(fields)
         unread.pop(META_KEY, None)
+        unread.pop(OWNER_KEY, None)
         if not unread:
             return
         touched = self._touched
@@ -489,6 +526,8 @@ class ServerSideSession(SecureCookieSession):
         self._touched = None
         self._handed_out = None
         self._meta = None  # what is written next is a new session, with new times
+        self._owner = self._owner_key = self._new_owner = None  # and with no owner
+        self._owner_set = False
         self._loaded = True
         self._from_store = False
         self._changed()
@@ -552,7 +591,16 @@ class ServerSideSession(SecureCookieSession):
         # A permanent session read here gets its cookie's expiry pushed forward.
         refresh = bool(self._from_store and self._peek("_permanent") and refresh_each_request)
         renaming = self._rename_from is not None
-        if not (self.modified or refresh or self._stale_cookie or renaming or self._doomed or due):
+        owner = self._owner_write(now, renaming, bool(due and USED in due))
+        if not (
+            self.modified
+            or refresh
+            or self._stale_cookie
+            or renaming
+            or self._doomed
+            or due
+            or owner
+        ):
             return None
         values, deleted = self._changes()
         if used and (self._from_store or values):
@@ -560,6 +608,11 @@ class ServerSideSession(SecureCookieSession):
             if due:
                 self._meta = {**(self._meta or {}), **due}
                 values[META_KEY] = self._meta
+        if owner is not None:
+            if owner.owner is None:
+                deleted.add(OWNER_KEY)
+            else:
+                values[OWNER_KEY] = {"owner": owner.owner, "created": owner.created, "seen": now}
         fields = dump_fields(serializer, values)
         check_fields(fields, deleted)
         permanent = self._known_permanent()
@@ -580,14 +633,43 @@ class ServerSideSession(SecureCookieSession):
             signer=None if renaming else self._signer,
             resend_on_write=bool(permanent or "_permanent" in values or "_permanent" in deleted),
             delete_cookie=bool(self._doomed or self._stale_cookie),
+            owner=owner,
         )
+
+    def _owner_write(self, now: int, renaming: bool, use_recorded: bool) -> OwnerWrite | None:
+        """What this save does to the owner's index: list the session when its
+        owner is set or its key changes, refresh its ``seen`` time when due
+        (every SEEN_INTERVAL, or with the timeouts' use), drop the old entry
+        when the owner or the key changed. None, the usual answer: nothing."""
+        loaded = self._owner
+        old = loaded["owner"] if loaded else None
+        new = self._new_owner if self._owner_set else old
+        if new is None and old is None:
+            return None
+        drop = (
+            (old, self._owner_key) if old and self._owner_key and (new != old or renaming) else None
+        )
+        if new is None:
+            return OwnerWrite(None, 0, now, True, drop)
+        if loaded and new == old and type(loaded.get("created")) is int:
+            created = loaded["created"]
+            seen = loaded.get("seen")
+            if not (
+                renaming or use_recorded or type(seen) is not int or now - seen >= SEEN_INTERVAL
+            ):
+                return None  # listed, and seen recently enough
+        else:
+            created = now
+        return OwnerWrite(new, created, now, self._owner_set, drop)
 
     def _created(self, sid: str, plan: SavePlan) -> None:
         """The plan's fields were stored as a new session under ``sid``. If
         the session they came from is gone, only this request's writes are kept."""
         if not self.new or self._from_store:
             kept = {
-                name: dict.__getitem__(self, name) for name in plan.set_fields if name != META_KEY
+                name: dict.__getitem__(self, name)
+                for name in plan.set_fields
+                if name not in (META_KEY, OWNER_KEY)
             }
             self._become_fresh()
             dict.clear(self)

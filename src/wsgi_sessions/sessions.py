@@ -117,6 +117,24 @@ class SessionMixin(MutableMapping[str, t.Any]):
         """Call at logout: the data goes and the cookie is deleted."""
         self.clear()
 
+    # -- the owner: whose session it is, so that its other sessions can be ended --
+
+    @property
+    def owner(self) -> str | None:
+        """Whose session this is; always None here: only a server-side session
+        (:class:`~wsgi_sessions.ServerSideSession`) can have an owner."""
+        return None
+
+    @owner.setter
+    def owner(self, value: str | None) -> None:
+        # A cookie session lives only in its browser: nothing on the server
+        # could list it or end it, so an owner would promise what it cannot do.
+        raise TypeError(
+            "session.owner needs a server-side store (the 'store' setting, or a "
+            "ServerSideSessionInterface): a cookie session cannot be listed or ended "
+            "from another session"
+        )
+
 
 class SecureCookieSession(dict[str, t.Any], SessionMixin):
     """A session held in a dict, with change tracking.

@@ -206,3 +206,42 @@ def test_tamper_with_an_encrypted_or_server_side_cookie(
     assert sum(a != b for a, b in zip(text("cookie"), held)) == 1
     assert text("visits") == "1"
     assert browser.find_elements(By.ID, "user") == []
+
+
+@pytest.mark.parametrize("demo_url", [{"store": "memory://"}], indirect=True, ids=["memory"])
+def test_your_sessions_and_ending_the_others_in_a_real_browser(
+    demo_url: str, browser: t.Any
+) -> None:
+    """Chromium and a second browser (a plain HTTP client with its own cookie)
+    log in as Ada; Chromium lists both sessions and ends the other one."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+
+    from pages import csrf_token, user
+
+    jar = http.cookiejar.CookieJar()
+    phone = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    def phone_page(path: str = "/", form: dict[str, str] | None = None) -> str:
+        data = None if form is None else urllib.parse.urlencode(form).encode()
+        with phone.open(demo_url + path, data, timeout=WAIT_SECONDS) as response:
+            return str(response.read().decode())
+
+    submit, text, _ = _page(browser)
+    browser.get(demo_url + "/")
+    browser.find_element(By.ID, "name").send_keys("Ada")
+    submit("login", "Welcome, Ada!")
+    phone_page("/login", {"name": "Ada", "csrf_token": csrf_token(phone_page())})
+    assert user(phone_page()) == "Ada"
+
+    browser.get(demo_url + "/")
+    listed = browser.find_elements(By.CSS_SELECTOR, "#sessions li")
+    assert len(listed) == 2
+    assert [item.text.endswith("(this one)") for item in listed].count(True) == 1
+    submit("end-others", "Ended 1 other session(s).")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#sessions li")) == 1
+    assert text("user") == "Ada"
+    assert user(phone_page()) is None  # the other browser is logged out
