@@ -101,7 +101,10 @@ def test_a_failed_early_save_is_not_tried_again(
     assert len(calls) == made[0] > 0  # no call since the failed save
 
 
-def test_an_environ_copied_on_the_way_down_still_saves_once(settings: dict[str, t.Any]) -> None:
+def test_an_environ_copied_on_the_way_down_still_saves_once() -> None:
+    """A server-side save must stay one (a second would undo a regenerate)."""
+    store = CountingStore()
+
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         copy = dict(environ)  # what a dispatching middleware may do
         get_session(copy)["n"] = 1
@@ -112,11 +115,25 @@ def test_an_environ_copied_on_the_way_down_still_saves_once(settings: dict[str, 
         start_response("200 OK", [])
         return [b"ok"]
 
-    response = TestApp(SessionMiddleware(app, settings)).get("/")
+    response = TestApp(SessionMiddleware(app, {"secret_key": SECRET, "store": store})).get("/")
     assert len(response.headers.getall("Set-Cookie")) == 1
-    store = settings.get("store")
-    if store is not None:
-        assert store.creates == 1
+    assert store.creates == 1
+
+
+def test_a_copied_environ_on_the_cookie_path_still_sends_one_cookie() -> None:
+    """The stock cookie's short path saves again instead: the same headers, once."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        copy = dict(environ)
+        get_session(copy)["n"] = 1
+        assert save_early(copy, KEY) is not None
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    client = TestApp(SessionMiddleware(app, {"secret_key": SECRET}))
+    response = client.get("/")
+    assert len(response.headers.getall("Set-Cookie")) == 1
+    assert response.headers["Vary"] == "Cookie"
 
 
 def test_a_late_early_save_does_not_save_again() -> None:

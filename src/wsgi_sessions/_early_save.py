@@ -49,10 +49,16 @@ logger = logging.getLogger("wsgi_sessions")
 #: A request save: ``[opener, session, saved]``. The opener has the
 #: ``session_interface`` and ``session_config`` to save with; ``saved`` is None
 #: until the session is saved, then the record of what the save added. A list,
-#: not a class: the middleware makes one on every request, and a list is the
-#: cheapest mutable holder (about 25 ns less than a slotted instance). Held in
-#: the environ by reference, so an environ copied on the way down shares it, and
-#: the save stays one.
+#: not a class: the middleware makes one per request, and a list is the cheapest
+#: mutable holder. Held in the environ by reference, so an environ copied on the
+#: way down shares it, and the save stays one (a second save of a regenerated
+#: server-side session would undo the first).
+#:
+#: The middleware's stock-cookie path offers itself instead, and
+#: :func:`save_early` makes the list when it is used: most requests never save
+#: early, and S0 is timed in tenths of a microsecond. There an environ copied
+#: on the way down costs a second save on ``start_response``, which for a
+#: signed cookie only recomputes the same headers.
 RequestSave = list[t.Any]
 SAVED = 2
 
@@ -85,9 +91,12 @@ def save_early(
     handlers; a store that is down is logged here, and the adapter turns it
     into the framework's own 503.
     """
-    request_save: RequestSave | None = environ.get(request_save_key(environ_key))
+    key = request_save_key(environ_key)
+    request_save: RequestSave | Opener | None = environ.get(key)
     if request_save is None:
         return None
+    if type(request_save) is not list:  # the middleware's stock-cookie path: itself
+        request_save = environ[key] = [request_save, environ[environ_key], None]
     saved: HeaderResponse | None = request_save[SAVED]
     if saved is not None:
         return saved

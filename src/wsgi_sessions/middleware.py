@@ -147,9 +147,10 @@ class SessionMiddleware:
         else:
             session = self.session_interface.open_session(self.session_config, LazyRequest(environ))
         environ[self.environ_key] = session
-        # Offered to a framework adapter, to save in the framework's response phase.
-        request_save: RequestSave = [self, session, None]
-        environ[self._request_save_key] = request_save
+        # Offered to a framework adapter, to save in the framework's response
+        # phase: the middleware itself, which save_early turns into a request
+        # save when it is used (a list on every request: S0 +0.1 µs).
+        environ[self._request_save_key] = self
         saved: HeaderResponse | None = None
 
         def start_cookie_response(
@@ -157,21 +158,25 @@ class SessionMiddleware:
         ) -> t.Callable[[bytes], object]:
             nonlocal saved
             if saved is None:
-                saved = request_save[SAVED]
-                if saved is not None:  # an adapter saved it: add what that save added
-                    saved.replay(headers)
-                elif (
+                if (
                     fresh
                     and not session._accessed
                     and not session._modified
                     and not dict.__len__(session)
                 ):
-                    saved = NOTHING_SAVED  # untouched: a second call replays nothing
+                    # Untouched: a second call replays nothing, as an early save
+                    # (the flags only rise) added nothing.
+                    saved = NOTHING_SAVED
                 else:
-                    request_save[SAVED] = saved = HeaderResponse(headers)
-                    self.session_interface.save_session(self.session_config, session, saved)
-                    if saved.sets_cookie:
-                        warn_if_secure_cookie_over_http(environ, config)
+                    early = environ.get(self._request_save_key)
+                    saved = early[SAVED] if type(early) is list else None
+                    if saved is not None:  # an adapter saved it: add what that save added
+                        saved.replay(headers)
+                    else:
+                        saved = HeaderResponse(headers)
+                        self.session_interface.save_session(self.session_config, session, saved)
+                        if saved.sets_cookie:
+                            warn_if_secure_cookie_over_http(environ, config)
             else:  # as in _call_general: an error page gets the same headers, no second save
                 saved.replay(headers)
             return start_response(status, headers, exc_info)
