@@ -18,7 +18,7 @@ from framework_saving import (
     oversize,
     saved_on_start_response,
 )
-from wsgi_sessions import SessionCookieTooLarge, SessionMiddleware, SessionMixin
+from wsgi_sessions import SessionCookieTooLarge, SessionMiddleware, SessionMixin, get_session
 from wsgi_sessions.integrations.bottle import SessionPlugin, with_sessions
 
 SECRET = "bottle-test-" + "k" * 32
@@ -409,3 +409,25 @@ def test_a_normal_response_is_byte_for_byte_what_it_was(
         assert ours.headerlist == theirs.headerlist
         assert ours.body == theirs.body
     assert now.cookies == before.cookies
+
+
+def test_a_hook_added_after_the_plugin_runs_before_the_save() -> None:
+    app = unsaveable_app()
+    application = with_sessions(app, COOKIE)
+
+    @app.hook("after_request")
+    def stamp() -> None:
+        get_session(bottle.request.environ)["stamped"] = True
+
+    client = TestApp(application)
+    client.get("/count")
+    assert client.get("/show").text == "[('n', 1), ('stamped', True)]"
+
+
+def test_uninstalling_the_plugin_removes_its_hook() -> None:
+    app = bottle.Bottle()
+    plugin = SessionPlugin()
+    app.install(plugin)
+    assert plugin.save_session in app._hooks["after_request"]
+    app.uninstall(plugin)
+    assert plugin.save_session not in app._hooks["after_request"]
