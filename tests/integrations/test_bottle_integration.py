@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import typing as t
 
@@ -12,13 +11,19 @@ import pytest
 from webtest import TestApp, TestResponse
 
 from framework_saving import (
+    COOKIE,
+    SERVER_SIDE,
+    UNSAVEABLE,
     UNSTORABLE,
+    assert_same_responses,
+    assert_serialized_once,
     count_dumps,
     freeze_clock,
+    get_with_the_store_down,
     oversize,
     saved_on_start_response,
 )
-from wsgi_sessions import SessionCookieTooLarge, SessionMiddleware, SessionMixin, get_session
+from wsgi_sessions import SessionMiddleware, SessionMixin, get_session
 from wsgi_sessions.integrations.bottle import SessionPlugin, with_sessions
 
 SECRET = "bottle-test-" + "k" * 32
@@ -270,9 +275,6 @@ def test_a_response_that_sets_the_cookie_is_private(setting: str) -> None:
 
 # -- saving in Bottle's response phase: errors reach its error pages ----------------------
 
-COOKIE = {"secret_key": SECRET}
-SERVER_SIDE = {"secret_key": SECRET, "store": "memory://"}
-
 
 def unsaveable_app(handled: list[Exception] | None = None) -> bottle.Bottle:
     """Routes that write what the session cannot save; with ``handled``, an
@@ -327,28 +329,19 @@ def unsaveable_app(handled: list[Exception] | None = None) -> bottle.Bottle:
     return app
 
 
-@pytest.mark.parametrize(
-    ("path", "settings"), [("/set", COOKIE), ("/set", SERVER_SIDE), ("/big", COOKIE)]
-)
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
 def test_a_session_that_cannot_be_saved_gets_bottles_error_page(
-    path: str, settings: dict[str, str]
+    path: str, settings: dict[str, str], error: type[Exception]
 ) -> None:
     client = TestApp(with_sessions(unsaveable_app(), settings))
     response = client.get(path, status=500, expect_errors=True)
     assert "Error: 500 Internal Server Error" in response.text  # Bottle's page, not the server's
     # Bottle logged the traceback to wsgi.errors.
-    assert ("SessionCookieTooLarge" if path == "/big" else "TypeError") in response.errors
+    assert error.__name__ in response.errors
     assert "Set-Cookie" not in response.headers
 
 
-@pytest.mark.parametrize(
-    ("path", "settings", "error"),
-    [
-        ("/set", COOKIE, TypeError),
-        ("/set", SERVER_SIDE, TypeError),
-        ("/big", COOKIE, SessionCookieTooLarge),
-    ],
-)
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
 def test_the_error_while_saving_reaches_an_error_handler(
     path: str, settings: dict[str, str], error: type[Exception]
 ) -> None:
@@ -363,17 +356,10 @@ def test_the_error_while_saving_reaches_an_error_handler(
 def test_a_store_that_is_down_while_saving_is_bottles_503(
     own_redis: t.Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from wsgi_sessions.stores.redis import RedisStore
-
-    store = RedisStore(own_redis.url, socket_timeout=1.0)
-    client = TestApp(with_sessions(unsaveable_app(), {"secret_key": SECRET, "store": store}))
-    own_redis.stop()
-    with caplog.at_level(logging.ERROR, logger="wsgi_sessions"):
-        response = client.get("/count", status=503)
+    response = get_with_the_store_down(
+        own_redis, lambda settings: TestApp(with_sessions(unsaveable_app(), settings)), caplog
+    )
     assert "Error: 503 Service Unavailable" in response.text  # Bottle's error page
-    assert "Set-Cookie" not in response.headers
-    assert "saving" in caplog.text
-    store.close()
 
 
 @pytest.mark.parametrize("settings", [COOKIE, SERVER_SIDE])
@@ -381,11 +367,7 @@ def test_the_session_is_serialized_once_per_request(
     monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]
 ) -> None:
     calls = count_dumps(monkeypatch)
-    client = TestApp(with_sessions(unsaveable_app(), settings))
-    assert client.get("/count").headers.getall("Set-Cookie")
-    assert len(calls) == 1
-    assert client.get("/count").text == "2"
-    assert len(calls) == 2
+    assert_serialized_once(TestApp(with_sessions(unsaveable_app(), settings)), calls)
 
 
 @pytest.mark.parametrize("settings", [COOKIE, SERVER_SIDE])
@@ -404,11 +386,7 @@ def test_a_normal_response_is_byte_for_byte_what_it_was(
     app = unsaveable_app()
     now = TestApp(with_sessions(app, COOKIE))
     before = TestApp(SessionMiddleware(saved_on_start_response(app), COOKIE))
-    for _ in range(2):  # a first visit, then one with the cookie
-        ours, theirs = now.get(path), before.get(path)
-        assert ours.headerlist == theirs.headerlist
-        assert ours.body == theirs.body
-    assert now.cookies == before.cookies
+    assert_same_responses(now, before, path)
 
 
 def test_a_hook_added_after_the_plugin_runs_before_the_save() -> None:

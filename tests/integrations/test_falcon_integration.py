@@ -10,13 +10,19 @@ import pytest
 from webtest import TestApp
 
 from framework_saving import (
+    COOKIE,
+    SERVER_SIDE,
+    UNSAVEABLE,
     UNSTORABLE,
+    assert_same_responses,
+    assert_serialized_once,
     count_dumps,
     freeze_clock,
+    get_with_the_store_down,
     oversize,
     saved_on_start_response,
 )
-from wsgi_sessions import SessionCookieTooLarge, SessionMiddleware
+from wsgi_sessions import SessionMiddleware
 from wsgi_sessions.integrations.falcon import SessionComponent
 
 SECRET = "falcon-test-" + "k" * 32
@@ -165,37 +171,18 @@ def unsaveable_app() -> falcon.App:
     return app
 
 
-COOKIE = {"secret_key": SECRET}
-
-
-def error_name(path: str) -> str:
-    return "SessionCookieTooLarge" if path == "/big" else "TypeError"
-
-
-SERVER_SIDE = {"secret_key": SECRET, "store": "memory://"}
-
-
-@pytest.mark.parametrize(
-    ("path", "settings"), [("/set", COOKIE), ("/set", SERVER_SIDE), ("/big", COOKIE)]
-)
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
 def test_a_session_that_cannot_be_saved_gets_falcons_json_error(
-    path: str, settings: dict[str, str]
+    path: str, settings: dict[str, str], error: type[Exception]
 ) -> None:
     client = TestApp(SessionMiddleware(unsaveable_app(), settings))
     response = client.get(path, status=500, expect_errors=True)
     assert response.json == {"title": "500 Internal Server Error"}  # Falcon's, not the server's
-    assert error_name(path) in response.errors  # Falcon logged the traceback to wsgi.errors
+    assert error.__name__ in response.errors  # Falcon logged the traceback to wsgi.errors
     assert "Set-Cookie" not in response.headers
 
 
-@pytest.mark.parametrize(
-    ("path", "settings", "error"),
-    [
-        ("/set", COOKIE, TypeError),
-        ("/set", SERVER_SIDE, TypeError),
-        ("/big", COOKIE, SessionCookieTooLarge),
-    ],
-)
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
 def test_the_error_while_saving_reaches_a_custom_error_handler(
     path: str, settings: dict[str, str], error: type[Exception]
 ) -> None:
@@ -218,18 +205,11 @@ def test_the_error_while_saving_reaches_a_custom_error_handler(
 def test_a_store_that_is_down_while_saving_is_falcons_503(
     own_redis: t.Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from wsgi_sessions.stores.redis import RedisStore
-
-    store = RedisStore(own_redis.url, socket_timeout=1.0)
-    client = TestApp(SessionMiddleware(make_app(), {"secret_key": SECRET, "store": store}))
-    own_redis.stop()
-    with caplog.at_level(logging.ERROR, logger="wsgi_sessions"):
-        response = client.get("/count", status=503)
+    response = get_with_the_store_down(
+        own_redis, lambda settings: TestApp(SessionMiddleware(make_app(), settings)), caplog
+    )
     assert response.json["title"] == "503 Service Unavailable"  # Falcon's own error body
     assert response.headers["Retry-After"]
-    assert "Set-Cookie" not in response.headers
-    assert "saving" in caplog.text
-    store.close()
 
 
 @pytest.mark.parametrize("settings", [COOKIE, SERVER_SIDE])
@@ -237,11 +217,7 @@ def test_the_session_is_serialized_once_per_request(
     monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]
 ) -> None:
     calls = count_dumps(monkeypatch)
-    client = TestApp(SessionMiddleware(make_app(), settings))
-    assert client.get("/count").headers.getall("Set-Cookie")
-    assert len(calls) == 1
-    assert client.get("/count").text == "2"
-    assert len(calls) == 2
+    assert_serialized_once(TestApp(SessionMiddleware(make_app(), settings)), calls)
 
 
 @pytest.mark.parametrize("path", ["/count", "/cached", "/untouched"])
@@ -253,8 +229,4 @@ def test_a_normal_response_is_byte_for_byte_what_it_was(
     app.add_route("/cached", Cached())
     now = TestApp(SessionMiddleware(app, COOKIE))
     before = TestApp(SessionMiddleware(saved_on_start_response(app), COOKIE))
-    for _ in range(2):  # a first visit, then one with the cookie
-        ours, theirs = now.get(path), before.get(path)
-        assert ours.headerlist == theirs.headerlist
-        assert ours.body == theirs.body
-    assert now.cookies == before.cookies
+    assert_same_responses(now, before, path)
