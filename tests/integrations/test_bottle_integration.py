@@ -10,7 +10,20 @@ import bottle
 import pytest
 from webtest import TestApp, TestResponse
 
-from wsgi_sessions import SessionMiddleware, SessionMixin
+from framework_saving import (
+    COOKIE,
+    SERVER_SIDE,
+    UNSAVEABLE,
+    UNSTORABLE,
+    assert_same_responses,
+    assert_serialized_once,
+    count_dumps,
+    freeze_clock,
+    get_with_the_store_down,
+    oversize,
+    saved_on_start_response,
+)
+from wsgi_sessions import SessionMiddleware, SessionMixin, get_session
 from wsgi_sessions.integrations.bottle import SessionPlugin, with_sessions
 
 SECRET = "bottle-test-" + "k" * 32
@@ -258,3 +271,141 @@ def test_a_response_that_sets_the_cookie_is_private(setting: str) -> None:
     expected = "max-age=600, private" if setting == "true" else "public, max-age=600"
     assert response.headers.getall("Cache-Control") == [expected]
     assert response.headers["Vary"] == "Cookie"
+
+
+# -- saving in Bottle's response phase: errors reach its error pages ----------------------
+
+
+def unsaveable_app(handled: list[Exception] | None = None) -> bottle.Bottle:
+    """Routes that write what the session cannot save; with ``handled``, an
+    ``@app.error(500)`` handler that records the exception it was given."""
+    app = bottle.Bottle()
+
+    @app.get("/set")
+    def unstorable(session: SessionMixin) -> str:
+        session["tags"] = UNSTORABLE
+        return "stored?"
+
+    @app.get("/big")
+    def big(session: SessionMixin) -> str:
+        session["big"] = oversize()
+        return "stored?"
+
+    @app.get("/count")
+    def count(session: SessionMixin) -> str:
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    @app.get("/cached")
+    def cached(session: SessionMixin) -> str:
+        session["n"] = 1
+        bottle.response.set_header("Cache-Control", "public, max-age=600")
+        bottle.response.set_header("Vary", "Accept-Encoding")
+        return "cached"
+
+    @app.get("/login")
+    def login(session: SessionMixin) -> str:
+        session["user"] = "ada"
+        bottle.redirect("/count")
+        raise AssertionError("redirect raises")
+
+    @app.get("/stream")
+    def stream(session: SessionMixin) -> t.Iterator[str]:
+        session["streamed"] = True  # written before the first chunk: saved
+        yield "one "
+        yield "two"
+
+    @app.get("/show")
+    def show(session: SessionMixin) -> str:
+        return repr(sorted(session.items()))
+
+    if handled is not None:
+
+        @app.error(500)
+        def failed(error: bottle.HTTPError) -> str:
+            handled.append(error.exception)
+            return f"handled {type(error.exception).__name__}"
+
+    return app
+
+
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
+def test_a_session_that_cannot_be_saved_gets_bottles_error_page(
+    path: str, settings: dict[str, str], error: type[Exception]
+) -> None:
+    client = TestApp(with_sessions(unsaveable_app(), settings))
+    response = client.get(path, status=500, expect_errors=True)
+    assert "Error: 500 Internal Server Error" in response.text  # Bottle's page, not the server's
+    # Bottle logged the traceback to wsgi.errors.
+    assert error.__name__ in response.errors
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
+def test_the_error_while_saving_reaches_an_error_handler(
+    path: str, settings: dict[str, str], error: type[Exception]
+) -> None:
+    handled: list[Exception] = []
+    client = TestApp(with_sessions(unsaveable_app(handled), settings))
+    response = client.get(path, status=500, expect_errors=True)
+    assert response.text == f"handled {error.__name__}"
+    (exception,) = handled
+    assert isinstance(exception, error)
+
+
+def test_a_store_that_is_down_while_saving_is_bottles_503(
+    own_redis: t.Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = get_with_the_store_down(
+        own_redis, lambda settings: TestApp(with_sessions(unsaveable_app(), settings)), caplog
+    )
+    assert "Error: 503 Service Unavailable" in response.text  # Bottle's error page
+
+
+@pytest.mark.parametrize("settings", [COOKIE, SERVER_SIDE])
+def test_the_session_is_serialized_once_per_request(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]
+) -> None:
+    calls = count_dumps(monkeypatch)
+    assert_serialized_once(TestApp(with_sessions(unsaveable_app(), settings)), calls)
+
+
+@pytest.mark.parametrize("settings", [COOKIE, SERVER_SIDE])
+def test_writes_before_a_redirect_or_a_streamed_body_are_saved(settings: dict[str, str]) -> None:
+    client = TestApp(with_sessions(unsaveable_app(), settings))
+    assert client.get("/login", status=302).follow().text == "1"
+    assert client.get("/stream").text == "one two"
+    assert client.get("/show").text == "[('n', 1), ('streamed', True), ('user', 'ada')]"
+
+
+@pytest.mark.parametrize("path", ["/count", "/cached", "/stream"])
+def test_a_normal_response_is_byte_for_byte_what_it_was(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    freeze_clock(monkeypatch)
+    app = unsaveable_app()
+    now = TestApp(with_sessions(app, COOKIE))
+    before = TestApp(SessionMiddleware(saved_on_start_response(app), COOKIE))
+    assert_same_responses(now, before, path)
+
+
+def test_a_hook_added_after_the_plugin_runs_before_the_save() -> None:
+    app = unsaveable_app()
+    application = with_sessions(app, COOKIE)
+
+    @app.hook("after_request")
+    def stamp() -> None:
+        get_session(bottle.request.environ)["stamped"] = True
+
+    client = TestApp(application)
+    client.get("/count")
+    assert client.get("/show").text == "[('n', 1), ('stamped', True)]"
+
+
+def test_uninstalling_the_plugin_removes_its_hook() -> None:
+    app = bottle.Bottle()
+    plugin = SessionPlugin()
+    app.install(plugin)
+    assert plugin.save_session in app._hooks["after_request"]
+    app.uninstall(plugin)
+    assert plugin.save_session not in app._hooks["after_request"]

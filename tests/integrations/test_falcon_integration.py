@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import logging
+import typing as t
 
 import falcon
 import pytest
 from webtest import TestApp
 
+from framework_saving import (
+    COOKIE,
+    SERVER_SIDE,
+    UNSAVEABLE,
+    UNSTORABLE,
+    assert_same_responses,
+    assert_serialized_once,
+    count_dumps,
+    freeze_clock,
+    get_with_the_store_down,
+    oversize,
+    saved_on_start_response,
+)
 from wsgi_sessions import SessionMiddleware
 from wsgi_sessions.integrations.falcon import SessionComponent
 
@@ -133,3 +147,86 @@ def test_responses_that_set_or_delete_the_cookie_are_private() -> None:
     deleted = client.delete("/cached")
     assert "Max-Age=0" in deleted.headers["Set-Cookie"]
     assert deleted.headers.getall("Cache-Control") == ["max-age=600, private"]
+
+
+# -- saving in Falcon's response phase: errors reach Falcon's handlers --------------------
+
+
+class Unsaveable:
+    """Writes what the session cannot save: a set, or a cookie over the limit."""
+
+    def on_get_set(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.session["tags"] = UNSTORABLE
+        resp.text = "stored?"
+
+    def on_get_big(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.session["big"] = oversize()
+        resp.text = "stored?"
+
+
+def unsaveable_app() -> falcon.App:
+    app = make_app()
+    app.add_route("/set", Unsaveable(), suffix="set")
+    app.add_route("/big", Unsaveable(), suffix="big")
+    return app
+
+
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
+def test_a_session_that_cannot_be_saved_gets_falcons_json_error(
+    path: str, settings: dict[str, str], error: type[Exception]
+) -> None:
+    client = TestApp(SessionMiddleware(unsaveable_app(), settings))
+    response = client.get(path, status=500, expect_errors=True)
+    assert response.json == {"title": "500 Internal Server Error"}  # Falcon's, not the server's
+    assert error.__name__ in response.errors  # Falcon logged the traceback to wsgi.errors
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
+def test_the_error_while_saving_reaches_a_custom_error_handler(
+    path: str, settings: dict[str, str], error: type[Exception]
+) -> None:
+    handled: list[Exception] = []
+
+    def handler(req: falcon.Request, resp: falcon.Response, ex: Exception, params: object) -> None:
+        handled.append(ex)
+        resp.status = falcon.HTTP_422
+        resp.media = {"error": "your session could not be saved"}
+
+    app = unsaveable_app()
+    app.add_error_handler(error, handler)
+    response = TestApp(SessionMiddleware(app, settings)).get(path, status=422)
+    assert response.json == {"error": "your session could not be saved"}
+    (exception,) = handled
+    assert isinstance(exception, error)
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_store_that_is_down_while_saving_is_falcons_503(
+    own_redis: t.Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = get_with_the_store_down(
+        own_redis, lambda settings: TestApp(SessionMiddleware(make_app(), settings)), caplog
+    )
+    assert response.json["title"] == "503 Service Unavailable"  # Falcon's own error body
+    assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("settings", [COOKIE, SERVER_SIDE])
+def test_the_session_is_serialized_once_per_request(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]
+) -> None:
+    calls = count_dumps(monkeypatch)
+    assert_serialized_once(TestApp(SessionMiddleware(make_app(), settings)), calls)
+
+
+@pytest.mark.parametrize("path", ["/count", "/cached", "/untouched"])
+def test_a_normal_response_is_byte_for_byte_what_it_was(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    freeze_clock(monkeypatch)
+    app = make_app()
+    app.add_route("/cached", Cached())
+    now = TestApp(SessionMiddleware(app, COOKIE))
+    before = TestApp(SessionMiddleware(saved_on_start_response(app), COOKIE))
+    assert_same_responses(now, before, path)

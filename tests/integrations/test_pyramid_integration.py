@@ -9,6 +9,7 @@ import typing as t
 import pytest
 from pyramid.config import Configurator
 from pyramid.csrf import get_csrf_token
+from pyramid.httpexceptions import HTTPServiceUnavailable
 from pyramid.interfaces import ISession
 from pyramid.request import Request
 from pyramid.response import Response
@@ -16,7 +17,20 @@ from webtest import TestApp
 from zope.interface.verify import verifyObject
 
 from cookies import parse_set_cookie
-from wsgi_sessions import SecureCookieSession, SessionMiddleware, get_session
+from framework_saving import (
+    COOKIE,
+    SERVER_SIDE,
+    UNSAVEABLE,
+    UNSTORABLE,
+    assert_same_responses,
+    assert_serialized_once,
+    count_dumps,
+    freeze_clock,
+    get_with_the_store_down,
+    oversize,
+    saved_on_start_response,
+)
+from wsgi_sessions import SecureCookieSession, SessionCookieTooLarge, SessionMiddleware, get_session
 from wsgi_sessions.integrations.pyramid import PyramidSession, session_factory_from_settings
 
 SECRET = "pyramid-test-" + "k" * 32
@@ -400,3 +414,118 @@ def test_the_include_seals_the_cookie_with_cookie_encryption() -> None:
     client.get("/inspect")
     assert results["seen"][0] == ["n"]  # `created` is kept sealed in the cookie, out of sight
     assert isinstance(results["created"], float)
+
+
+# -- saving in Pyramid's response phase: errors reach its exception views -----------------
+
+
+def unsaveable_app(
+    settings: dict[str, t.Any], handled: list[Exception], *, include: bool = True
+) -> t.Any:
+    """Views that write what the session cannot save, and exception views that
+    record what reached them (``include=False``: the factory without the tween)."""
+
+    def unstorable(request: Request) -> Response:
+        request.session["tags"] = UNSTORABLE
+        return Response("stored?")
+
+    def big(request: Request) -> Response:
+        request.session["big"] = oversize()
+        return Response("stored?")
+
+    def count(request: Request) -> Response:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return Response(str(request.session["n"]))
+
+    def cached(request: Request) -> Response:
+        request.session["n"] = 1
+        response = Response("cached")
+        response.cache_control.public = True
+        response.cache_control.max_age = 600
+        response.vary = ["Accept-Encoding"]
+        return response
+
+    def failed(exc: Exception, request: Request) -> Response:
+        handled.append(exc)
+        return Response(f"handled {type(exc).__name__}", status=500)
+
+    def unavailable(exc: HTTPServiceUnavailable, request: Request) -> Response:
+        handled.append(exc)
+        return Response("come back soon", status=503, headers={"Retry-After": "5"})
+
+    with Configurator(settings=settings) as config:
+        if include:
+            config.include("wsgi_sessions.integrations.pyramid")
+        else:
+            config.set_session_factory(session_factory_from_settings(settings))
+        for name, view in [("set", unstorable), ("big", big), ("count", count), ("cached", cached)]:
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name)
+        config.add_exception_view(failed, context=TypeError)
+        config.add_exception_view(failed, context=SessionCookieTooLarge)
+        config.add_exception_view(unavailable, context=HTTPServiceUnavailable)
+        return config.make_wsgi_app()
+
+
+PYRAMID_COOKIE = {"session.secret_key": SECRET}
+
+
+def serve(way: str, settings: dict[str, t.Any], handled: list[Exception]) -> TestApp:
+    """The app, its session from the ``session.*`` settings (``include``) or
+    from SessionMiddleware around it (``middleware``)."""
+    if way == "include":
+        prefixed = {f"session.{name}": value for name, value in settings.items()}
+        return TestApp(unsaveable_app(prefixed, handled))
+    return TestApp(SessionMiddleware(unsaveable_app({}, handled), settings))
+
+
+@pytest.mark.parametrize("way", ["include", "middleware"])
+@pytest.mark.parametrize(("path", "settings", "error"), UNSAVEABLE)
+def test_a_session_that_cannot_be_saved_reaches_an_exception_view(
+    way: str, path: str, settings: dict[str, t.Any], error: type[Exception]
+) -> None:
+    handled: list[Exception] = []
+    response = serve(way, settings, handled).get(path, status=500)
+    assert response.text == f"handled {error.__name__}"
+    (exception,) = handled
+    assert isinstance(exception, error)
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize("way", ["include", "middleware"])
+def test_a_store_that_is_down_while_saving_is_pyramids_503(
+    own_redis: t.Any, way: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    handled: list[Exception] = []
+    response = get_with_the_store_down(
+        own_redis, lambda settings: serve(way, settings, handled), caplog
+    )
+    assert response.text == "come back soon"  # the app's own exception view
+    (exception,) = handled
+    assert isinstance(exception, HTTPServiceUnavailable)
+
+
+@pytest.mark.parametrize("way", ["include", "middleware"])
+@pytest.mark.parametrize("settings", [COOKIE, SERVER_SIDE])
+def test_the_session_is_serialized_once_per_request(
+    monkeypatch: pytest.MonkeyPatch, way: str, settings: dict[str, t.Any]
+) -> None:
+    calls = count_dumps(monkeypatch)
+    assert_serialized_once(serve(way, settings, []), calls)
+
+
+@pytest.mark.parametrize("path", ["/count", "/cached"])
+def test_a_normal_response_is_byte_for_byte_what_it_was(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    freeze_clock(monkeypatch)
+    # Saved by the tween (include), against the response callback alone (no tween).
+    now = TestApp(unsaveable_app(PYRAMID_COOKIE, []))
+    before = TestApp(unsaveable_app(PYRAMID_COOKIE, [], include=False))
+    # Around SessionMiddleware: saved by the tween, against saved on start_response.
+    wrapped_now = TestApp(SessionMiddleware(unsaveable_app({}, []), {"secret_key": SECRET}))
+    wrapped_before = TestApp(
+        SessionMiddleware(saved_on_start_response(unsaveable_app({}, [])), {"secret_key": SECRET})
+    )
+    assert_same_responses(now, before, path)
+    assert_same_responses(wrapped_now, wrapped_before, path)

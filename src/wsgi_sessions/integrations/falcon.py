@@ -5,22 +5,27 @@
     app = falcon.App(middleware=[SessionComponent(), ...])  # first: others may read it
     application = SessionMiddleware(app, {"secret_key": ...})  # serve this
 
-Opening and saving stay in :class:`SessionMiddleware`, around the Falcon app:
-Falcon calls ``start_response`` once the response is complete, so everything a
-responder writes to the session is saved. Falcon's ASGI app (``falcon.asgi``)
-is out of scope: the middleware is WSGI only.
+:class:`SessionMiddleware`, around the Falcon app, opens the session. The
+component saves it in its ``process_response``, which Falcon runs last for the
+component listed first: everything a responder, an error handler or another
+component writes to the session is saved, and what saving raises (a value
+JSON cannot hold, :class:`~wsgi_sessions.SessionCookieTooLarge`) goes to
+Falcon's error handlers, as any error of the app does; a session store that is
+down becomes Falcon's ``HTTPServiceUnavailable``. The middleware then adds
+the session's headers when Falcon calls ``start_response``, without saving
+again. Falcon's ASGI app (``falcon.asgi``) is out of scope: the middleware is
+WSGI only.
 """
 
 from __future__ import annotations
 
 import logging
-import typing as t
 
-from wsgi_sessions import get_session
+import falcon
+
+from wsgi_sessions import SessionStoreError, get_session
+from wsgi_sessions._early_save import save_early
 from wsgi_sessions.settings import DEFAULT_ENVIRON_KEY
-
-if t.TYPE_CHECKING:
-    import falcon
 
 __all__ = ["SessionComponent"]
 
@@ -29,7 +34,8 @@ logger = logging.getLogger("wsgi_sessions")
 
 class SessionComponent:
     """Expose the session that :class:`SessionMiddleware` opened to responders,
-    hooks and the middleware components listed after this one."""
+    hooks and the middleware components listed after this one, and save it in
+    Falcon's response phase."""
 
     def __init__(self, environ_key: str = DEFAULT_ENVIRON_KEY) -> None:
         self.environ_key = environ_key
@@ -48,6 +54,19 @@ class SessionComponent:
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        """Save the session, so that Falcon's error handlers get what that raises."""
+        self._explain_order(req, resp, req_succeeded)
+        try:
+            save_early(req.env, self.environ_key, resp.headers.items())
+        except SessionStoreError:  # logged where it was caught
+            raise falcon.HTTPServiceUnavailable(
+                description="The session store could not be reached. Try again shortly.",
+                retry_after=5,
+            ) from None
+
+    def _explain_order(
+        self, req: falcon.Request, resp: falcon.Response, req_succeeded: bool
     ) -> None:
         # Falcon runs components in the order listed; one listed before this one
         # that reads req.context.session fails with a bare AttributeError (a 500)

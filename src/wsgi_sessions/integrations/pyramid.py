@@ -4,10 +4,16 @@
 ``request.session`` then is our session behind Pyramid's ``ISession``. When
 ``SessionMiddleware`` is mounted around the app, it is the session the
 middleware opened; otherwise it is opened on first use from the ``session.*``
-settings (the ini file's ``[app:main]``) through the same session interface
-and saved by a response callback, so a Pyramid user needs no WSGI wrapping.
-Pyramid's default CSRF policy works with it (``get_csrf_token`` /
-``new_csrf_token``).
+settings (the ini file's ``[app:main]``) through the same session interface,
+so a Pyramid user needs no WSGI wrapping. Pyramid's default CSRF policy works
+with it (``get_csrf_token`` / ``new_csrf_token``).
+
+The include also adds a tween under Pyramid's exception-view tween that saves
+the session once the view has returned: what saving raises (a value JSON
+cannot hold, :class:`~wsgi_sessions.SessionCookieTooLarge`) goes to the app's
+exception views, and a store that is down becomes ``HTTPServiceUnavailable``.
+A response callback (without the include, or after a view that raised) and
+``SessionMiddleware`` save whatever the tween did not, as before.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import time
 import typing as t
 from functools import partial
 
-from pyramid.interfaces import ISession
+from pyramid.httpexceptions import HTTPServiceUnavailable
+from pyramid.interfaces import ISession, ISessionFactory
+from pyramid.tweens import EXCVIEW
 from zope.interface import implementer
 
 from wsgi_sessions import (
@@ -25,16 +33,26 @@ from wsgi_sessions import (
     SessionConfig,
     SessionInterface,
     SessionMixin,
+    SessionStoreError,
 )
-from wsgi_sessions._wsgi import HeaderResponse, LazyRequest, warn_if_secure_cookie_over_http
+from wsgi_sessions._early_save import request_save_key, save_early
+from wsgi_sessions._wsgi import LazyRequest
 from wsgi_sessions.middleware import default_interface
+from wsgi_sessions.settings import DEFAULT_ENVIRON_KEY
 
 if t.TYPE_CHECKING:
     from pyramid.config import Configurator
+    from pyramid.registry import Registry
     from pyramid.request import Request
     from pyramid.response import Response
 
-__all__ = ["PyramidSession", "SessionFactory", "includeme", "session_factory_from_settings"]
+__all__ = [
+    "PyramidSession",
+    "SessionFactory",
+    "includeme",
+    "session_factory_from_settings",
+    "session_tween_factory",
+]
 
 #: Where a server-side session keeps ``created`` (hidden from the mapping here);
 #: a cookie session keeps it in its metadata instead.
@@ -211,22 +229,51 @@ class SessionFactory:
                 session = interface.make_null_session(session_config)
             else:
                 environ[environ_key] = session
-                request.add_response_callback(partial(_save, interface, session_config, session))
+                # Saved by the tween, or else by the callback (see _early_save).
+                environ[request_save_key(environ_key)] = [self, session, None]
+                request.add_response_callback(partial(_save, environ_key))
         return PyramidSession(session)
 
 
-def _save(
-    interface: SessionInterface,
-    session_config: SessionConfig,
-    session: SessionMixin,
-    request: Request,
-    response: Response,
-) -> None:
-    # WebOb's headerlist is the response's real header list: written in place.
-    saved = HeaderResponse(response.headerlist)
-    interface.save_session(session_config, session, saved)
-    if saved.sets_cookie:
-        warn_if_secure_cookie_over_http(request.environ, session_config.config)
+def _save(environ_key: str, request: Request, response: Response) -> None:
+    """Add the session's headers (saving it first, unless the tween did)."""
+    saved = save_early(request.environ, environ_key, response.headerlist)
+    if saved is not None:
+        # WebOb's headerlist is the response's real header list: written in place.
+        saved.replay(response.headerlist)
+
+
+def session_tween_factory(
+    handler: t.Callable[[Request], Response], registry: Registry
+) -> t.Callable[[Request], Response]:
+    """A tween that saves the session when the view has returned; placed under
+    Pyramid's exception-view tween (by :func:`includeme`), so that the app's
+    exception views handle what saving raises.
+
+    The session is the one at the session factory's ``environ_key`` (or the
+    default key): opened by the factory, or by ``SessionMiddleware`` around the
+    app. Neither is saved again later.
+    """
+    factory = registry.queryUtility(ISessionFactory)
+    session_config = getattr(factory, "session_config", None)
+    environ_key = (
+        session_config.environ_key
+        if isinstance(session_config, SessionConfig)
+        else DEFAULT_ENVIRON_KEY
+    )
+
+    def session_tween(request: Request) -> Response:
+        response = handler(request)
+        try:
+            save_early(request.environ, environ_key, response.headerlist)
+        except SessionStoreError:  # logged where it was caught
+            raise HTTPServiceUnavailable(
+                "The session store could not be reached. Try again shortly.",
+                headers={"Retry-After": "5"},
+            ) from None
+        return response
+
+    return session_tween
 
 
 def session_factory_from_settings(
@@ -242,5 +289,7 @@ def session_factory_from_settings(
 
 
 def includeme(config: Configurator) -> None:
-    """Read the ``session.*`` settings (validated now) and set the session factory."""
+    """Read the ``session.*`` settings (validated now), set the session factory
+    and add the tween that saves the session in Pyramid's response phase."""
     config.set_session_factory(session_factory_from_settings(config.get_settings()))
+    config.add_tween(f"{__name__}.session_tween_factory", under=EXCVIEW)
