@@ -200,8 +200,22 @@ def payload(cookie: str) -> dict[str, t.Any]:
     return serializer.loads(cookie)  # type: ignore[no-any-return]
 
 
-def test_cookie_idle_session_is_over(clock: Clock) -> None:
-    client = cookie_client(clock, idle_timeout=IDLE)
+def encrypted_client(clock: Clock, **settings: t.Any) -> Client:
+    pytest.importorskip("cryptography")
+    from wsgi_sessions import EncryptedCookieSessionInterface
+
+    return Client(EncryptedCookieSessionInterface(), clock, **settings)
+
+
+#: Signed and encrypted cookies keep their times in the same payload layer.
+COOKIE_CLIENTS = pytest.mark.parametrize(
+    "make_client", [cookie_client, encrypted_client], ids=["signed", "encrypted"]
+)
+
+
+@COOKIE_CLIENTS
+def test_cookie_idle_session_is_over(clock: Clock, make_client: t.Any) -> None:
+    client = make_client(clock, idle_timeout=IDLE)
     client.get("/set", a="1")
     clock.advance(IDLE - 1)
     assert client.read() == "1"
@@ -267,8 +281,9 @@ def test_cookie_untouched_requests_are_not_a_use_and_cost_no_crypto(
     assert client.read() is None
 
 
-def test_cookie_absolute_timeout_ends_an_active_session(clock: Clock) -> None:
-    client = cookie_client(clock, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
+@COOKIE_CLIENTS
+def test_cookie_absolute_timeout_ends_an_active_session(clock: Clock, make_client: t.Any) -> None:
+    client = make_client(clock, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
     client.get("/set", a="1")
     for _ in range(ABSOLUTE // 300):
         clock.advance(300)
@@ -622,33 +637,3 @@ def test_server_store_keeps_a_record_no_longer_than_the_timeouts(
     clock.advance(IDLE + 1)
     assert record(client, store) is None  # the store itself dropped it
     store.close()
-
-
-# -- encrypted cookie sessions: the same rules, through the same payload layer ----------
-
-
-def encrypted_client(clock: Clock, **settings: t.Any) -> Client:
-    pytest.importorskip("cryptography")
-    from wsgi_sessions import EncryptedCookieSessionInterface
-
-    return Client(EncryptedCookieSessionInterface(), clock, **settings)
-
-
-def test_encrypted_idle_session_is_over(clock: Clock) -> None:
-    client = encrypted_client(clock, idle_timeout=IDLE)
-    client.get("/set", a="1")
-    clock.advance(IDLE - 1)
-    assert client.read() == "1"
-    clock.advance(IDLE + 1)
-    assert client.read() is None
-    assert client.get("/dump").json["items"] == {}  # the times stay out of the mapping
-
-
-def test_encrypted_absolute_timeout_ends_an_active_session(clock: Clock) -> None:
-    client = encrypted_client(clock, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
-    client.get("/set", a="1")
-    for _ in range(ABSOLUTE // 300):
-        clock.advance(300)
-        assert client.read() == "1"
-    clock.advance(1)
-    assert client.read() is None
