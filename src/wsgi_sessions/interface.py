@@ -162,26 +162,11 @@ class SessionInterface:
         unread: we never issue one (and itsdangerous would silently drop
         non-ASCII characters from a signature, accepting an altered cookie).
         """
-        raw: str | None = request.environ.get("HTTP_COOKIE")
-        name = self.get_cookie_name(app)
-        if not raw or name not in raw:  # most requests: a third of the call below
-            return None
-        found = find_cookie(raw, name)
-        if found is None:
-            return None
-        value = found.strip()
-        if len(value) > 1 and value[0] == value[-1] == '"':
-            # RFC 6265 allows a quoted value (some clients quote); ours
-            # has nothing that needs escaping, so the quotes just go.
-            value = value[1:-1]
-        limit = app.config.get("MAX_COOKIE_SIZE", 4093)
-        if limit and len(value) > limit:
-            logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
-            return None
-        if not value.isascii():
-            logger.debug("session cookie ignored: not ASCII")
-            return None
-        return value
+        return session_cookie_value(
+            request.environ.get("HTTP_COOKIE"),
+            self.get_cookie_name(app),
+            app.config.get("MAX_COOKIE_SIZE", 4093),
+        )
 
     def set_session_cookie(
         self, app: SessionApp, response: SessionResponse, value: str, expires: datetime | None
@@ -243,6 +228,29 @@ class SessionInterface:
             self.get_cookie_samesite(app),
             self.get_cookie_partitioned(app),
         )
+
+
+def session_cookie_value(raw: str | None, name: str, limit: int | None) -> str | None:
+    """The value of the cookie ``name`` in the ``Cookie`` header ``raw``, as
+    :meth:`SessionInterface.get_session_cookie` takes it (``limit``: the most
+    characters accepted; None or 0 for no limit), or None."""
+    if not raw or name not in raw:  # most requests: a third of the call below
+        return None
+    found = find_cookie(raw, name)
+    if found is None:
+        return None
+    value = found.strip()
+    if len(value) > 1 and value[0] == value[-1] == '"':
+        # RFC 6265 allows a quoted value (some clients quote); ours
+        # has nothing that needs escaping, so the quotes just go.
+        value = value[1:-1]
+    if limit and len(value) > limit:
+        logger.debug("session cookie ignored: %d bytes, over the limit", len(value))
+        return None
+    if not value.isascii():
+        logger.debug("session cookie ignored: not ASCII")
+        return None
+    return value
 
 
 def find_cookie(raw: str, name: str) -> str | None:
