@@ -22,6 +22,7 @@ from itsdangerous.encoding import base64_decode, base64_encode, want_bytes
 from webtest import TestApp
 
 from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware, get_session
+from wsgi_sessions._signing import may_be_permanent
 from wsgi_sessions.serialization import session_json_serializer
 
 if t.TYPE_CHECKING:
@@ -362,3 +363,41 @@ def test_the_cookie_scan_on_known_headers(header: str, expected: str | None) -> 
     from wsgi_sessions.interface import find_cookie
 
     assert find_cookie(header, "session") == expected
+
+
+# -- the unverified peek for "_permanent" (base64 searched, not decoded) ----------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(before=st.binary(max_size=40), after=st.binary(max_size=40))
+def test_the_permanent_peek_finds_the_key_at_every_alignment(before: bytes, after: bytes) -> None:
+    payload = before + b'"_permanent"' + after
+    assert may_be_permanent(f"{base64_encode(payload).decode()}.ts.sig")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=12), st.one_of(st.integers(), st.text(max_size=20)), max_size=6
+    ),
+    st.booleans(),
+)
+def test_the_permanent_peek_answers_a_session_of_ours_rightly(
+    data: dict[str, t.Any], permanent: bool
+) -> None:
+    if permanent:
+        data["_permanent"] = True
+    token = ours().dumps(data)
+    if not token.startswith("."):  # compressed: may hold anything, so always True
+        assert may_be_permanent(token) == ('"_permanent"' in session_json_serializer.dumps(data))
+    if permanent:
+        assert may_be_permanent(token)
+
+
+def test_the_permanent_peek_on_tokens_that_are_not_ours() -> None:
+    assert may_be_permanent(".eJwz.ts.sig")  # compressed
+    assert may_be_permanent("no-dot-at-all")
+    assert may_be_permanent(".")
+    plain_payload = base64_encode(b'{"user":1,"note":"permanent"}').decode()
+    assert not may_be_permanent(f"{plain_payload}.ts.sig")
+    assert not may_be_permanent("not base64 at all!.ts.sig")

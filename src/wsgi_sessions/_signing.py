@@ -108,14 +108,16 @@ def _b64encode(data: bytes) -> bytes:
 
 def _base64_within(text: bytes) -> tuple[str, ...]:
     """What URL-safe base64 text must contain wherever ``text`` occurs in the
-    bytes it encodes: base64 turns each whole 3-byte group into 4 characters of
-    its own, so ``text`` starting at a byte offset of any remainder mod 3 leaves
-    the encoding of its whole groups in the text. One string per remainder."""
+    bytes it encodes, one string per alignment (``text`` starting 0, 1 or 2
+    bytes into a 3-byte group): every character whose 6 bits all come from
+    ``text`` is the same wherever the text sits at that alignment."""
     within = []
-    for skip in range(3):
-        groups = text[skip:]
-        groups = groups[: len(groups) - len(groups) % 3]
-        within.append(_b64encode(groups).decode("ascii"))
+    for lead in range(3):
+        padded = bytes(lead) + text
+        encoded = _b64encode(padded + bytes(-len(padded) % 3)).decode("ascii")
+        first = -(-lead * 8 // 6)  # the first character with no bit before the text
+        end = len(padded) * 8 // 6  # past the last one with no bit after it
+        within.append(encoded[first:end])
     return tuple(within)
 
 
