@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request
 
 from cookies import parse_set_cookie
 from wsgi_sessions import (
+    EncryptedCookieSessionInterface,
     NullSession,
     SecureCookieSession,
     SecureCookieSessionInterface,
@@ -683,10 +684,22 @@ class GeneralInterface(SecureCookieSessionInterface):
     """Nothing overridden, but not the stock class: the middleware's short way is off."""
 
 
+class GeneralSealedInterface(EncryptedCookieSessionInterface):
+    """The same for encrypted cookies."""
+
+
+SEALED = {**SECRET, "cookie_encryption": True}
+#: Signed and encrypted cookie settings: the short way serves both stock interfaces.
+COOKIE_KINDS = pytest.mark.parametrize("kind", [SECRET, SEALED], ids=["signed", "sealed"])
+
+
 def both_ways(app: WSGIApplication, settings: dict[str, t.Any] = SECRET) -> list[SessionMiddleware]:
     stock = SessionMiddleware(app, settings)
-    general = SessionMiddleware(app, settings, interface=GeneralInterface())
+    sealed = settings.get("cookie_encryption", False)
+    general_interface = GeneralSealedInterface() if sealed else GeneralInterface()
+    general = SessionMiddleware(app, settings, interface=general_interface)
     assert stock._stock_cookie and not general._stock_cookie
+    assert type(stock.session_interface) is type(general_interface).__mro__[1]
     return [stock, general]
 
 
@@ -723,11 +736,31 @@ def touching(touch: t.Callable[[SessionMixin], None]) -> WSGIApplication:
     ids=["untouched", "read", "modified", "write", "dict-level", "permanent"],
 )
 @pytest.mark.parametrize("cookie", [None, "other=1; x=2"])
+@COOKIE_KINDS
 def test_a_fresh_session_is_saved_as_save_session_saves_it(
-    touch: t.Callable[[SessionMixin], None], cookie: str | None
+    touch: t.Callable[[SessionMixin], None], cookie: str | None, kind: dict[str, t.Any]
 ) -> None:
-    stock, general = run_both(touching(touch), cookie)
-    assert stock == general
+    stock, general = run_both(touching(touch), cookie, kind)
+    assert [(s, without_cookie_value(h)) for s, h, _ in stock] == [
+        (s, without_cookie_value(h)) for s, h, _ in general
+    ]
+
+
+def without_cookie_value(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers with what may differ between two writes of the same session cut
+    from a Set-Cookie value: a signed cookie's timestamp and signature (the
+    second may turn between the two), all of a sealed one (a random nonce).
+    Its payload, name and attributes must not differ."""
+    kept = []
+    for name, value in headers:
+        if name == "Set-Cookie":
+            cookie, _, attributes = value.partition(";")
+            key, _, token = cookie.partition("=")
+            payload = token.rsplit(".", 2)[0] if token.count(".") >= 2 else "sealed"
+            kept.append((name, f"{key}={payload};{attributes}"))
+        else:
+            kept.append((name, value))
+    return kept
 
 
 def test_an_untouched_session_sends_nothing_and_a_touched_one_does() -> None:
@@ -801,6 +834,7 @@ def issued_cookie(data: dict[str, t.Any], settings: dict[str, t.Any] = SECRET) -
     return value
 
 
+@COOKIE_KINDS
 @pytest.mark.parametrize("refresh", [True, False], ids=["refresh", "no-refresh"])
 @pytest.mark.parametrize(
     "data",
@@ -824,25 +858,31 @@ def issued_cookie(data: dict[str, t.Any], settings: dict[str, t.Any] = SECRET) -
     ids=["untouched", "read", "write", "clear"],
 )
 def test_a_session_from_a_cookie_is_saved_as_save_session_saves_it(
-    touch: t.Callable[[SessionMixin], None], data: dict[str, t.Any], refresh: bool
+    touch: t.Callable[[SessionMixin], None],
+    data: dict[str, t.Any],
+    refresh: bool,
+    kind: dict[str, t.Any],
 ) -> None:
-    settings = {**SECRET, "refresh_each_request": refresh}
-    cookie = f"session={issued_cookie(data)}"
+    settings = {**kind, "refresh_each_request": refresh}
+    cookie = f"session={issued_cookie(data, kind)}"
     stock, general = run_both(touching(touch), cookie, settings)
-    assert stock == general
+    assert [(s, without_cookie_value(h)) for s, h, _ in stock] == [
+        (s, without_cookie_value(h)) for s, h, _ in general
+    ]
 
 
+@COOKIE_KINDS
 @pytest.mark.parametrize("refresh", [True, False], ids=["refresh", "no-refresh"])
 @pytest.mark.parametrize("permanent", [True, False], ids=["permanent", "browser"])
 @pytest.mark.parametrize("size", [1, 40], ids=["plain", "compressed"])
 def test_an_unused_cookie_is_re_sent_only_to_refresh_a_permanent_session(
-    refresh: bool, permanent: bool, size: int
+    refresh: bool, permanent: bool, size: int, kind: dict[str, t.Any]
 ) -> None:
     data: dict[str, t.Any] = {"history": [f"/page/{i}" for i in range(size)]}
     if permanent:
         data["_permanent"] = True
-    cookie = f"session={issued_cookie(data)}"
-    settings = {**SECRET, "refresh_each_request": refresh}
+    cookie = f"session={issued_cookie(data, kind)}"
+    settings = {**kind, "refresh_each_request": refresh}
     for ((_, headers, _),) in run_both(touching(lambda s: None), cookie, settings):
         assert [name for name, _ in headers] == (
             ["Set-Cookie", "Vary"] if permanent and refresh else []
@@ -865,10 +905,11 @@ def test_an_unused_cookie_is_re_sent_only_to_refresh_a_permanent_session(
 @pytest.mark.parametrize(
     "touch", [lambda s: None, lambda s: s.get("user")], ids=["untouched", "read"]
 )
+@COOKIE_KINDS
 def test_a_bad_cookie_is_answered_alike_both_ways(
-    touch: t.Callable[[SessionMixin], None], value: str
+    touch: t.Callable[[SessionMixin], None], value: str, kind: dict[str, t.Any]
 ) -> None:
-    stock, general = run_both(touching(touch), f"session={value}")
+    stock, general = run_both(touching(touch), f"session={value}", kind)
     assert stock == general
     ((status, headers, _),) = stock
     assert status == "200 OK"
