@@ -10,9 +10,15 @@ lists, strings, numbers, one datetime), two requests, each one WSGI call
 
 Reported per request: wall time, client CPU time (``time.process_time``,
 steadier than wall time on a shared machine: it leaves out the wait for
-Redis), and the bytes sent to and received from Redis, from ``INFO stats``
-deltas (``total_net_input_bytes`` / ``total_net_output_bytes``) minus what
-the ``INFO`` calls themselves cost. Those counters are server-wide: another
+Redis), the bytes sent to and received from Redis and the commands run
+from ``INFO stats`` deltas (``total_net_input_bytes`` /
+``total_net_output_bytes``) minus what the ``INFO`` calls themselves cost,
+and the round trips (counted where redis-py sends a request; a script is
+one, however many commands it runs inside).
+Each round also times one redis-py ``PING``: a round trip on this machine,
+so that each contender's wall time splits into its round trips and its own
+work ("outside"), and the report says how much own work a 2x lead would
+leave ours at 5 and 50 keys. Those counters are server-wide: another
 client of the same Redis inflates them, so each figure is the median of
 several rounds. Every contender, size and request is timed once per round,
 round-robin; medians over rounds; ratios are the better peer's figure over
@@ -42,6 +48,7 @@ from pathlib import Path
 
 import redis
 from harness import call_wsgi, make_environ
+from redis.connection import AbstractConnection
 from server import App, RedisCounter, beaker, flask_session, ours, seed_cookie
 
 from wsgi_sessions.stores.redis import RedisStore
@@ -77,7 +84,8 @@ def realistic(count: int) -> dict[str, t.Any]:
 
 
 class Traffic:
-    """Bytes in and out of Redis per call, from INFO stats deltas."""
+    """Bytes in and out of Redis per call, from INFO stats deltas, and round trips
+    per call, counted where redis-py (which every contender uses) sends."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -90,14 +98,27 @@ class Traffic:
         stats = self.client.info("stats")
         return int(stats["total_net_input_bytes"]), int(stats["total_net_output_bytes"])
 
-    def per_call(self, func: Callable[[], object], number: int) -> tuple[float, float]:
+    def per_call(self, func: Callable[[], object], number: int) -> tuple[float, float, float]:
+        """Bytes sent, bytes received and round trips per call of ``func``."""
+        sends = 0
+        send = AbstractConnection.send_packed_command
+
+        def counted(connection: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            nonlocal sends
+            sends += 1  # one request on the wire (a pipeline's too): one round trip
+            return send(connection, *args, **kwargs)
+
         before = self._read()
-        for _ in range(number):
-            func()
+        AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
+        try:
+            for _ in range(number):
+                func()
+        finally:
+            AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
         after = self._read()
         sent = after[0] - before[0] - self.overhead[0]
         received = after[1] - before[1] - self.overhead[1]
-        return sent / number, received / number
+        return sent / number, received / number, sends / number
 
 
 def one_request(app: App, environ: dict[str, t.Any]) -> Callable[[], None]:
@@ -145,38 +166,49 @@ def main() -> None:
                         environ = make_environ(PATHS[request], cookie)
                         call_wsgi(app, environ)  # warm up: scripts, connections
                         calls[(name, size, request)] = one_request(app, environ)
-            samples: dict[tuple[str, int, str], list[tuple[float, float, float, float]]] = {}
+            samples: dict[tuple[str, int, str], list[tuple[float, ...]]] = {}
+            pings: list[float] = []
             for round_ in range(args.rounds):
+                pings.append(timed(client.ping, args.number)[0])
                 for key, call in calls.items():
                     wall, cpu = timed(call, args.number)
-                    sent, received = traffic.per_call(call, 10)
-                    samples.setdefault(key, []).append((wall, cpu, sent, received))
+                    sent, received, commands = traffic.per_call(call, 10)
+                    samples.setdefault(key, []).append((wall, cpu, sent, received, commands))
                 print(f"  round {round_ + 1}/{args.rounds}", file=sys.stderr)
     finally:
         keys = list(client.scan_iter(match=prefix + "*", count=1000)) + sorted(counter.beaker_keys)
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
     medians = {
-        key: tuple(statistics.median(sample[i] for sample in runs) for i in range(4))
+        key: tuple(statistics.median(sample[i] for sample in runs) for i in range(5))
         for key, runs in samples.items()
     }
     url = "" if args.redis_url == DEFAULT_URL else f" --redis-url {args.redis_url}"
     rounds = f"--rounds {args.rounds} --number {args.number}"
     print(f"command: python bench/redis_sweep.py {rounds}{url}")
-    report(medians)
+    report(medians, statistics.median(pings))
 
 
-def report(medians: dict[tuple[str, int, str], tuple[float, ...]]) -> None:
+def report(medians: dict[tuple[str, int, str], tuple[float, ...]], ping: float) -> None:
     print()
-    print("| keys | request | contender | wall µs | client CPU µs | B to Redis | B from Redis |")
-    print("|---:|---|---|---:|---:|---:|---:|")
+    print(
+        f"One round trip (redis-py PING, wall, median): {ping:.0f} µs. "
+        "'Outside' = wall - round trips * that: the contender's own work."
+    )
+    print()
+    print(
+        "| keys | request | contender | wall µs | client CPU µs | B to Redis | B from Redis "
+        "| round trips | outside µs |"
+    )
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     for size in SIZES:
         for request in REQUESTS:
             for name in ("ours", *PEERS):
-                wall, cpu, sent, received = medians[(name, size, request)]
+                wall, cpu, sent, received, commands = medians[(name, size, request)]
                 print(
                     f"| {size} | {request} | {name} | {wall:.0f} | {cpu:.0f} "
-                    f"| {sent:.0f} | {received:.0f} |"
+                    f"| {sent:.0f} | {received:.0f} | {commands:.1f} "
+                    f"| {wall - commands * ping:.0f} |"
                 )
     print()
     print(
@@ -194,6 +226,22 @@ def report(medians: dict[tuple[str, int, str], tuple[float, ...]]) -> None:
                 f"| {size} | {request} | {medians[(best, size, request)][0] / ours_wall:.2f} "
                 f"| {best_cpu / ours_cpu:.2f} | {best} |"
             )
+    print()
+    print(
+        "What 2x would leave ours for its own work (half the better peer's wall, "
+        "less ours' round trips), against what it spends:"
+    )
+    print("| keys | request | budget µs | ours outside µs |")
+    print("|---:|---|---:|---:|")
+    for size in SIZES[:2]:
+        for request in ("read", "write"):
+            ours_wall, commands = (
+                medians[("ours", size, request)][0],
+                medians[("ours", size, request)][4],
+            )
+            best_wall = min(medians[(peer, size, request)][0] for peer in PEERS)
+            budget = best_wall / 2 - commands * ping
+            print(f"| {size} | {request} | {budget:.0f} | {ours_wall - commands * ping:.0f} |")
 
 
 if __name__ == "__main__":
