@@ -25,6 +25,7 @@ import argparse
 import time
 import typing as t
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from cookie import PAYLOAD, SECRET, ideal
 from harness import call_wsgi, make_environ, measure_interleaved
@@ -93,13 +94,49 @@ def parts() -> dict[str, Callable[[], object]]:
     }
 
 
+def issued_cookie(data: dict[str, t.Any]) -> str:
+    """The ``Cookie`` header for the cookie ours issues for a session of ``data``."""
+    headers: list[tuple[str, str]] = []
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], *exc: t.Any) -> t.Any:
+        headers.extend(response_headers)
+
+    def seed(session: t.Any) -> None:
+        session.update(data)
+
+    list(
+        SessionMiddleware(app_doing(seed), {"secret_key": SECRET})(
+            make_environ("/"), start_response
+        )
+    )
+    return dict(headers)["Set-Cookie"].split(";", 1)[0]
+
+
+def unused_by_size() -> dict[str, Callable[[], object]]:
+    """U at the sweep's realistic sizes (``bench/cookie_sizes.py``): from ~500 B
+    the cookie is compressed, and a compressed payload cannot be searched as
+    base64 text; the serializer verifies it and inflates it to look."""
+    from cookie_sizes import SIZES, realistic
+
+    untouched = SessionMiddleware(app_doing(None), {"secret_key": SECRET})
+    calls: dict[str, Callable[[], object]] = {}
+    for size in SIZES:
+        cookie = issued_cookie(realistic(size))
+        environ = make_environ("/", cookie)
+        calls[f"U at ~{size} B ({len(cookie)} B cookie)"] = partial(call_wsgi, untouched, environ)
+    return calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--cpu", action="store_true", help="time CPU of this process, not wall")
     parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
     us = measure_interleaved(
-        parts(), seconds=0.1, rounds=args.rounds, clock=time.process_time if args.cpu else None
+        {**parts(), **unused_by_size()},
+        seconds=0.1,
+        rounds=args.rounds,
+        clock=time.process_time if args.cpu else None,
     )
     bare = us["bare app"]
     print(f"command: python bench/cookie_parts.py{' --cpu' if args.cpu else ''}")
@@ -107,8 +144,11 @@ def main() -> None:
     print("| part | µs | over the bare app |")
     print("|---|---:|---:|")
     for name, value in us.items():
-        over = value - bare if name[:2] in ("S0", "U ", "S1", "S2") else None
-        print(f"| {name} | {value:.2f} | {'' if over is None else f'{over:.2f}'} |")
+        over = f"{value - bare:.2f}" if name[:2] in ("S0", "U ", "S1", "S2", "U a") else ""
+        label = name
+        if name.startswith("U at"):
+            label = f"{name}: {value / us['S0 (no cookie)']:.2f}x S0 per request"
+        print(f"| {label} | {value:.2f} | {over} |")
     s0, u = us["S0 (no cookie)"] - bare, us["U (cookie, unused)"] - bare
     s1, s2 = us["S1 (read a key)"] - bare, us["S2 (write a key)"] - bare
     loads, dumps = us["serializer loads"], us["serializer dumps"]

@@ -22,7 +22,7 @@ from itsdangerous.encoding import base64_decode, base64_encode, want_bytes
 from webtest import TestApp
 
 from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware, get_session
-from wsgi_sessions._signing import may_be_permanent
+from wsgi_sessions._signing import DerivedKeySerializer, may_be_permanent
 from wsgi_sessions.serialization import session_json_serializer
 
 if t.TYPE_CHECKING:
@@ -401,3 +401,57 @@ def test_the_permanent_peek_on_tokens_that_are_not_ours() -> None:
     plain_payload = base64_encode(b'{"user":1,"note":"permanent"}').decode()
     assert not may_be_permanent(f"{plain_payload}.ts.sig")
     assert not may_be_permanent("not base64 at all!.ts.sig")
+
+
+def compressed_token(data: dict[str, t.Any], serializer: URLSafeTimedSerializer) -> str:
+    token = serializer.dumps(data)
+    assert token.startswith(".")  # compressed: the '.'-prefixed form
+    return token
+
+
+HISTORY = {"history": [f"/page/{i}" for i in range(60)]}
+
+
+def test_the_serializer_looks_inside_a_compressed_payload() -> None:
+    serializer = ours()
+    assert isinstance(serializer, DerivedKeySerializer)
+    assert not serializer.may_be_permanent(compressed_token(HISTORY, serializer))
+    permanent = compressed_token({**HISTORY, "_permanent": True}, serializer)
+    assert serializer.may_be_permanent(permanent)
+    # and a plain payload is the text search
+    assert not serializer.may_be_permanent(serializer.dumps({"a": 1}))
+    assert serializer.may_be_permanent(serializer.dumps({"a": 1, "_permanent": True}))
+
+
+def test_a_compressed_payload_under_a_fallback_key_is_looked_inside() -> None:
+    token = compressed_token(HISTORY, plain(OLD_SECRET))
+    rotated = ours(fallbacks=[OLD_SECRET])
+    assert isinstance(rotated, DerivedKeySerializer)
+    assert rotated.loads(token, max_age=MAX_AGE) == HISTORY
+    assert not rotated.may_be_permanent(token)
+
+
+def test_nothing_unverified_is_decompressed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import wsgi_sessions._signing as signing
+
+    serializer = ours()
+    assert isinstance(serializer, DerivedKeySerializer)
+    token = compressed_token(HISTORY, serializer)
+    made: list[object] = []
+    real = signing.zlib.decompressobj
+    monkeypatch.setattr(signing.zlib, "decompressobj", lambda *a: made.append(a) or real(*a))
+    body, _, signature = token.rpartition(".")
+    forged = f"{body}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    other_key = compressed_token(HISTORY, plain("someone-else's-secret-key-0123456789"))
+    for token_in in (forged, other_key, token[:-3], ".", "..", ".x.y.z", ".é.x.y"):
+        assert serializer.may_be_permanent(token_in)  # cannot tell: the full decode decides
+    assert made == []
+    assert not serializer.may_be_permanent(token)
+    assert len(made) == 1
+
+
+def test_a_compressed_payload_past_the_bound_is_not_searched() -> None:
+    serializer = ours()
+    assert isinstance(serializer, DerivedKeySerializer)
+    big = {"blob": "0" * (serializer.max_payload_size + 10)}
+    assert serializer.may_be_permanent(compressed_token(big, serializer))

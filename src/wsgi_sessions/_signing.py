@@ -83,7 +83,8 @@ def may_be_permanent(token: str) -> bool:
     spell keys plainly; a hand-escaped ``\\u005f`` would only miss a refresh).
     The base64 text is searched, not decoded (see :data:`_PERMANENT_IN_BASE64`):
     a valid cookie the page never uses costs 0.15 µs here instead of 1.5. A
-    compressed payload may hold anything: True.
+    compressed payload may hold anything: True (the serializer's
+    :meth:`DerivedKeySerializer.may_be_permanent` looks inside).
     """
     end = token.find(".")
     if end <= 0:  # compressed ("." first) or not a token
@@ -240,6 +241,31 @@ class DerivedKeySerializer(URLSafeTimedSerializer):
             raise BadPayload("Could not zlib decompress the payload before decoding the payload")
         # Serializer.load_payload: the JSON itself, skipping the mixin's decompression.
         return super(URLSafeSerializerMixin, self).load_payload(data, serializer=serializer)
+
+    def may_be_permanent(self, token: str) -> bool:
+        """:func:`may_be_permanent`, looking inside a compressed payload too.
+
+        The compressed payload is decompressed (bounded) and searched, never
+        parsed, and only after the signature verifies: nothing a client made
+        up is ever decompressed. A 500-byte session's unused cookie then costs
+        an HMAC and an inflate (~5 µs) instead of the whole decode (~25 µs).
+        True whenever it cannot tell; the full decode then decides.
+        """
+        if not token.startswith("."):
+            return may_be_permanent(token)
+        if self.fallback_signers or not token.isascii():
+            return True
+        value, found, signature = token.encode("ascii").rpartition(b".")
+        payload, found_timestamp, _ = value.rpartition(b".")
+        if not (found and found_timestamp) or not self._verify(value, signature):
+            return True
+        limit = self.max_payload_size
+        decompressor = zlib.decompressobj()
+        try:
+            data = decompressor.decompress(_b64decode(payload[1:]), limit + 1)
+        except (ValueError, zlib.error):
+            return True
+        return len(data) > limit or not decompressor.eof or b'"_permanent"' in data
 
     def dumps(self, obj: t.Any, salt: str | bytes | None = None) -> str:
         if salt is not None and salt != self.salt:

@@ -23,7 +23,13 @@ from urllib.parse import quote
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from ._cache_control import private_cache_control
-from ._signing import MAX_PAYLOAD_SIZE, lazy_sha1, make_signing_serializer, may_be_permanent
+from ._signing import (
+    MAX_PAYLOAD_SIZE,
+    DerivedKeySerializer,
+    lazy_sha1,
+    make_signing_serializer,
+    may_be_permanent,
+)
 from ._timeouts import Timeouts, timeouts_for
 from .errors import SessionCookieTooLarge
 from .serialization import session_json_serializer
@@ -526,7 +532,12 @@ class SecureCookieSessionInterface(SessionInterface):
         if not app.config["SESSION_REFRESH_EACH_REQUEST"]:
             return False
         loader = getattr(session, "_loader", None)
-        return not isinstance(loader, _CookieLoader) or may_be_permanent(loader.value)
+        if not isinstance(loader, _CookieLoader):
+            return True
+        serializer = self.get_signing_serializer(app)
+        if isinstance(serializer, DerivedKeySerializer):  # looks inside a compressed payload
+            return serializer.may_be_permanent(loader.value)
+        return may_be_permanent(loader.value)
 
 
 class _CookieLoader:

@@ -200,7 +200,11 @@ class SessionMiddleware:
                     # (bench/cookie.py U: 5.0 -> 1.9 µs over the bare app).
                     value is not None
                     and session._loader is not None
-                    and not (config["SESSION_REFRESH_EACH_REQUEST"] and may_be_permanent(value))
+                    and not (
+                        config["SESSION_REFRESH_EACH_REQUEST"]
+                        and may_be_permanent(value)  # the plain payload's text search: most cookies
+                        and interface._may_refresh_unread(self.session_config, session)
+                    )
                 ):
                     # Untouched: a second call replays nothing, as an early save
                     # (the flags only rise, a loaded session stays loaded) added nothing.
