@@ -202,7 +202,8 @@ class SessionMiddleware:
                     and session._loader is not None
                     and not (
                         config["SESSION_REFRESH_EACH_REQUEST"]
-                        and may_be_permanent(value)  # the plain payload's text search: most cookies
+                        # A plain payload's text search here; a compressed one's by the interface.
+                        and may_be_permanent(value)
                         and interface._may_refresh_unread(self.session_config, session)
                     )
                 ):
