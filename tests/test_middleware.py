@@ -844,7 +844,9 @@ def test_an_unused_cookie_is_re_sent_only_to_refresh_a_permanent_session(
     cookie = f"session={issued_cookie(data)}"
     settings = {**SECRET, "refresh_each_request": refresh}
     for ((_, headers, _),) in run_both(touching(lambda s: None), cookie, settings):
-        assert [name for name, _ in headers] == (["Set-Cookie", "Vary"] if permanent and refresh else [])
+        assert [name for name, _ in headers] == (
+            ["Set-Cookie", "Vary"] if permanent and refresh else []
+        )
 
 
 @pytest.mark.parametrize(
