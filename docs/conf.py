@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import typing as t
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -42,3 +43,20 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 
 html_theme = "furo"
 html_title = f"wsgi-sessions {release}"
+
+
+def _public_bases(app: object, name: str, obj: object, options: object, bases: list[t.Any]) -> None:
+    """Name a class's public base where its real one is private: a private
+    base (ServerSideSession's, in wsgi_sessions._lazy_fields) is how the code
+    is split, not part of the API, and has no page to link to."""
+    for index, base in enumerate(bases):
+        public = base
+        while isinstance(public, type) and any(
+            part.startswith("_") for part in public.__module__.split(".")
+        ):
+            public = public.__bases__[0]
+        bases[index] = public
+
+
+def setup(app: t.Any) -> None:
+    app.connect("autodoc-process-bases", _public_bases)

@@ -17,12 +17,13 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, Signer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode, want_bytes
+from itsdangerous.signer import NoneAlgorithm
 from webtest import TestApp
 
 from wsgi_sessions import SecureCookieSessionInterface, SessionMiddleware, get_session
-from wsgi_sessions._signing import DerivedKeySerializer, may_be_permanent
+from wsgi_sessions._signing import DerivedKeySerializer, StrictSigner, may_be_permanent
 from wsgi_sessions.serialization import session_json_serializer
 
 if t.TYPE_CHECKING:
@@ -455,3 +456,246 @@ def test_a_compressed_payload_past_the_bound_is_not_searched() -> None:
     assert isinstance(serializer, DerivedKeySerializer)
     big = {"blob": "0" * (serializer.max_payload_size + 10)}
     assert serializer.may_be_permanent(compressed_token(big, serializer))
+
+
+# -- the session id's signer: StrictSigner's one pass against itsdangerous -------------------
+
+ID_SALT = "wsgi_sessions.server-side-session-id"
+SID = "AbCdEfGh.0123456789abcdefghijklmnopqrstuv"
+NOT_CANONICAL = ("BadSignature", "signature not in canonical base64", None)
+# The server's (a key derived once, used as it is; SHA-256), itsdangerous's
+# defaults (SHA-1), and the other key derivations with hashes whose signatures
+# end in a character with 4 and with 0 unused low bits (SHA-256 and SHA-1: 2).
+SIGNER_KWARGS = [
+    {"key_derivation": "none", "digest_method": hashlib.sha256},
+    {},
+    {"key_derivation": "hmac", "digest_method": hashlib.sha512},
+    {"key_derivation": "concat", "digest_method": hashlib.sha384},
+]
+
+
+def strict(keys: t.Any, **kwargs: t.Any) -> StrictSigner:
+    return StrictSigner(keys, salt=ID_SALT, **kwargs)
+
+
+def plain_signer(keys: t.Any, **kwargs: t.Any) -> Signer:
+    return Signer(keys, salt=ID_SALT, **kwargs)
+
+
+def _unsigned(unsign: t.Callable[[t.Any], bytes], token: str | bytes) -> object:
+    """The value, or the refusal as precisely as a caller can see it."""
+    try:
+        return unsign(token)
+    except BadSignature as exc:
+        return (type(exc).__name__, str(exc), exc.payload)
+    except Exception as exc:  # compared, not hidden
+        return (type(exc).__name__, str(exc))
+
+
+def _judged_by_itsdangerous(signer: Signer, token: str) -> object:
+    """What itsdangerous answers, but that a signature (what follows the last
+    dot) not spelled as it writes them is refused first, whatever it answers."""
+    signature = token.rpartition(".")[2]
+    if not (signature and _canonical(signature)):
+        return NOT_CANONICAL
+    return _unsigned(signer.unsign, token)
+
+
+def _one_character_edits(token: str) -> t.Iterator[str]:
+    for at in range(len(token) + 1):
+        if at < len(token):
+            yield token[:at] + token[at + 1 :]
+        for char in _TOKEN_ALPHABET:
+            yield token[:at] + char + token[at:]
+            if at < len(token) and char != token[at]:
+                yield token[:at] + char + token[at + 1 :]
+
+
+@pytest.mark.parametrize("kwargs", SIGNER_KWARGS)
+def test_the_id_signer_signs_as_itsdangerous_does(kwargs: dict[str, t.Any]) -> None:
+    for keys in ([SECRET], [OLD_SECRET, SECRET]):
+        ours_signer, reference = strict(keys, **kwargs), plain_signer(keys, **kwargs)
+        for value in (SID, "", "a.b", "\u00e9\U0001f600", b"\xff\x00"):
+            token = ours_signer.sign(value)
+            assert token == reference.sign(value) == plain_signer(SECRET, **kwargs).sign(value)
+            assert _unsigned(ours_signer.unsign, token) == _unsigned(
+                ours_signer._unsign_plain, token
+            )
+            if token.isascii():  # a token that is not is refused as bytes (as it always was)
+                assert ours_signer.unsign(token) == reference.unsign(token) == want_bytes(value)
+            if isinstance(value, str):
+                assert ours_signer.unsign(token.decode()) == value.encode()
+
+
+@pytest.mark.parametrize("kwargs", SIGNER_KWARGS)
+def test_every_one_character_edit_of_an_id_is_judged_as_itsdangerous_judges_it(
+    kwargs: dict[str, t.Any],
+) -> None:
+    ours_signer, reference = strict(SECRET, **kwargs), plain_signer(SECRET, **kwargs)
+    token = reference.sign(SID).decode()
+    seen = {"accepted": 0, "respelled": 0, "refused": 0}
+    for candidate in [token, *_one_character_edits(token)]:
+        expected = _judged_by_itsdangerous(reference, candidate)
+        outcome = _unsigned(ours_signer.unsign, candidate)
+        assert outcome == expected, candidate
+        # The one pass never changes an answer of itsdangerous's way (the old one).
+        assert outcome == _unsigned(ours_signer._unsign_plain, candidate), candidate
+        as_bytes = candidate.encode()
+        assert _unsigned(ours_signer.unsign, as_bytes) == _unsigned(
+            ours_signer._unsign_plain, as_bytes
+        ), candidate
+        if isinstance(expected, bytes):
+            seen["accepted"] += 1
+        else:
+            seen["respelled" if expected == NOT_CANONICAL else "refused"] += 1
+    # Not vacuous: payload edits and respelled signatures are among them.
+    assert seen["accepted"] >= 1 and seen["respelled"] >= 1 and seen["refused"] > 1000
+
+
+def test_wrong_and_fallback_keys_are_judged_as_itsdangerous_judges_them() -> None:
+    old_token = plain_signer(OLD_SECRET).sign(SID).decode()
+    new_token = plain_signer(SECRET).sign(SID).decode()
+    rotated, rotated_reference = strict([OLD_SECRET, SECRET]), plain_signer([OLD_SECRET, SECRET])
+    for token in (old_token, new_token):
+        assert rotated.unsign(token) == rotated_reference.unsign(token) == SID.encode()
+    assert rotated.sign(SID).decode() == new_token  # the newest key signs
+    wrong = _unsigned(strict(SECRET).unsign, old_token)
+    assert wrong == _unsigned(plain_signer(SECRET).unsign, old_token)
+    assert wrong == (
+        "BadSignature",
+        f"Signature {old_token.rpartition('.')[2].encode()!r} does not match",
+        SID.encode(),
+    )
+    assert _unsigned(strict(OLD_SECRET).unsign, new_token) == _unsigned(
+        plain_signer(OLD_SECRET).unsign, new_token
+    )
+
+
+# A signature alone: an empty value's, without the dot before it.
+EMPTY_SIGNED = plain_signer(SECRET).sign(b"").decode()[1:]
+
+
+@pytest.mark.parametrize(
+    "token", ["no-separator", b"no-separator", "AAAA", EMPTY_SIGNED, "", "\u00e9", "a!"]
+)
+def test_a_token_without_a_separator_is_refused_as_before(token: str | bytes) -> None:
+    ours_signer = strict(SECRET)
+    outcome = _unsigned(ours_signer.unsign, token)
+    assert outcome == _unsigned(ours_signer._unsign_plain, token)
+    if token in ("", "\u00e9", "a!"):  # no signature spelled as we write one
+        assert outcome == NOT_CANONICAL
+    else:
+        assert outcome == _unsigned(plain_signer(SECRET).unsign, token)
+        assert outcome == ("BadSignature", "No b'.' found in value", None)
+
+
+def test_non_ascii_tokens_are_judged_as_before() -> None:
+    ours_signer = strict(SECRET)
+    signed = plain_signer(SECRET).sign("caf\u00e9").decode("utf-8")  # a valid signature
+    assert ours_signer.unsign(signed) == "caf\u00e9".encode()
+    head, _, signature = signed.rpartition(".")
+    cases = [
+        signed.encode("utf-8"),  # bytes that are not ASCII: refused, as always
+        f"{head}.{signature[:5]}\u00e9{signature[5:]}",  # itsdangerous skips the character
+        f"{head}.{signature}\u00e9",
+        "\ud800." + signature,  # not even UTF-8
+    ]
+    for candidate in cases:
+        outcome = _unsigned(ours_signer.unsign, candidate)
+        assert outcome == _unsigned(ours_signer._unsign_plain, candidate), candidate
+        assert not isinstance(outcome, bytes), candidate
+    assert _unsigned(ours_signer.unsign, cases[0]) == NOT_CANONICAL
+    assert _unsigned(ours_signer.unsign, cases[1]) == NOT_CANONICAL
+    assert plain_signer(SECRET).unsign(cases[1]) == "caf\u00e9".encode()
+
+
+@pytest.mark.parametrize("kwargs", SIGNER_KWARGS)
+def test_a_respelled_id_signature_is_refused_though_itsdangerous_accepts_it(
+    kwargs: dict[str, t.Any], altered_signatures: t.Callable[[str], dict[str, str]]
+) -> None:
+    token = plain_signer(SECRET, **kwargs).sign(SID).decode()
+    for case, candidate in altered_signatures(token).items():
+        if case == "unused-low-bit" and len(token.rpartition(".")[2]) % 4 == 0:
+            continue  # SHA-384: every bit of the last character is used
+        assert plain_signer(SECRET, **kwargs).unsign(candidate) == SID.encode(), case
+        assert _unsigned(strict(SECRET, **kwargs).unsign, candidate) == NOT_CANONICAL, case
+        assert _unsigned(strict([OLD_SECRET, SECRET], **kwargs).unsign, candidate) == (
+            NOT_CANONICAL
+        ), case
+
+
+def test_the_servers_id_signer_verifies_a_valid_id_without_itsdangerous(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wsgi_sessions import ServerSideSessionInterface, SessionConfig
+
+    keys = ServerSideSessionInterface().get_id_keys(SessionConfig({"secret_key": SECRET}))
+    assert keys is not None
+    signer = keys[0].signer
+    token = signer.sign(SID).decode()
+
+    def refuse(*args: object) -> t.NoReturn:
+        raise AssertionError("itsdangerous's way was taken")
+
+    rotated = strict([OLD_SECRET, SECRET], key_derivation="none", digest_method=hashlib.sha256)
+    old_token = strict(OLD_SECRET, key_derivation="none", digest_method=hashlib.sha256).sign(SID)
+
+    monkeypatch.setattr(Signer, "unsign", refuse)
+    monkeypatch.setattr(Signer, "get_signature", refuse)
+    assert signer.unsign(token) == SID.encode()  # the one pass: no itsdangerous call
+    assert signer.sign(SID).decode() == token
+    assert rotated.unsign(old_token) == SID.encode()  # a fallback key's too
+    with pytest.raises(AssertionError, match="itsdangerous's way"):
+        signer.unsign(token[:-1] + ("A" if token[-1] != "A" else "E"))  # refused: its way
+
+
+@pytest.mark.parametrize(
+    ("keys", "kwargs"),
+    [
+        ([SECRET], {"key_derivation": "unknown"}),  # itsdangerous raises at use
+        ([], {}),  # no key at all: so does it
+        ([SECRET], {"algorithm": NoneAlgorithm()}),  # no signature: not ours to verify
+        ([SECRET], {"sep": "~"}),
+        ([SECRET], {"digest_method": "sha256"}),  # a name: the key derivation cannot call it
+        ([SECRET], {"key_derivation": "none", "digest_method": False}),  # not a hash at all
+    ],
+)
+def test_signers_the_one_pass_cannot_serve_behave_as_before(
+    keys: list[str], kwargs: dict[str, t.Any]
+) -> None:
+    ours_signer, reference = strict(keys, **kwargs), plain_signer(keys, **kwargs)
+    signed = _unsigned(reference.sign, SID)
+    assert _unsigned(ours_signer.sign, SID) == signed
+    candidates = ["x.y", "x~y", SID]
+    if isinstance(signed, bytes):
+        candidates += [signed.decode(), signed.decode() + "A"]
+    for candidate in candidates:
+        assert _unsigned(ours_signer.unsign, candidate) == _unsigned(
+            ours_signer._unsign_plain, candidate
+        ), candidate
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=3),
+    value=st.text(max_size=30),
+    kwargs=st.sampled_from(SIGNER_KWARGS),
+    data=st.data(),
+)
+def test_any_id_token_and_edit_is_judged_as_before(
+    keys: list[bytes], value: str, kwargs: dict[str, t.Any], data: st.DataObject
+) -> None:
+    ours_signer, reference = strict(keys, **kwargs), plain_signer(keys, **kwargs)
+    token = ours_signer.sign(value)
+    assert token == reference.sign(value)
+    text = token.decode("utf-8")
+    assert ours_signer.unsign(text) == reference.unsign(text) == value.encode()
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, min(len(text), start + 8)))
+    candidate = text[:start] + data.draw(st.text(_TOKEN_ALPHABET, max_size=6)) + text[end:]
+    signer_of = data.draw(st.sampled_from([keys, keys[:1], [b"another key"]]))
+    judge = strict(signer_of, **kwargs)
+    assert _unsigned(judge.unsign, candidate) == _unsigned(judge._unsign_plain, candidate)
+    assert _unsigned(judge.unsign, candidate) == _judged_by_itsdangerous(
+        plain_signer(signer_of, **kwargs), candidate
+    )

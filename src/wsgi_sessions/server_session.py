@@ -1,8 +1,10 @@
-"""The server-side session, loaded from the store on its first read, and its
-save plan: the session knows what this request did to it and turns that into
-a :class:`SavePlan`, which :class:`~wsgi_sessions.server.ServerSideSessionInterface`
-runs against the store. A module of its own: it is as long as ``sessions.py``,
-and only the server-side interface uses it.
+"""The server-side session's life in the store: loaded on its first read,
+and its save plan. The session knows what this request did to it and turns
+that into a :class:`SavePlan`, which
+:class:`~wsgi_sessions.server.ServerSideSessionInterface` runs against the
+store. A module of its own: only the server-side interface uses it. How its
+mapping parses each stored value on first read is
+:mod:`wsgi_sessions._lazy_fields`'s job.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import time
 import typing as t
 from collections.abc import Callable, Mapping
 
+from ._lazy_fields import LazyFieldsSession
 from ._timeouts import START, USED, Timeouts
 from .errors import SessionStoreError
 from .interface import META_KEY
 from .owners import OWNER_KEY, SEEN_INTERVAL, OwnerWrite, check_owner
-from .serialization import UNREADABLE, dump_fields, field_loader
-from .sessions import _IMMUTABLE_TYPES, _MISSING, CSRF_KEY, SecureCookieSession
+from .serialization import dump_fields, field_loader
+from .sessions import CSRF_KEY, SecureCookieSession
 from .stores.base import Ended, check_fields
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -77,7 +80,7 @@ class SavePlan(t.NamedTuple):
     owner: OwnerWrite | None = None
 
 
-class ServerSideSession(SecureCookieSession):
+class ServerSideSession(LazyFieldsSession):
     """A session whose data lives in a store, loaded on first read.
 
     On top of the cookie session's change tracking it records which keys were
@@ -86,20 +89,22 @@ class ServerSideSession(SecureCookieSession):
     id (issued on first use for a new session); ``new`` is True when the
     session was created in this request.
 
-    The load hangs on one hook: every read marks the session :attr:`accessed`
-    before it looks at the dict (a rule of :class:`SecureCookieSession`), and
-    marking it loads (so does ``accessed = True`` set by hand). Writes mark it
-    without loading (a blind write).
-
-    A load parses no value: each stored text is parsed when its key is first
-    read (a request that reads one key of a 500-key session parses one value,
-    not 500). Until then the key and its text wait in ``_unread``, outside the
-    dict, so ``len`` and writes need no parse; iterating, or anything that
-    sees every value, parses the rest first. A text that does not parse is
+    Every read loads the session first (so does ``accessed = True`` set by
+    hand); a write needs no load (a blind write). A load parses no value: each
+    stored text is parsed when its key is first read (a request that reads one
+    key of a 500-key session parses one value, not 500); iterating, or anything
+    that sees every value, parses the rest first. A text that does not parse is
     dropped (and logged) when its key is read; ``len`` counts it until then.
-    Code that reads the dict's storage directly, as ``json.dumps`` does, sees
-    only what was read so far (as it sees nothing before the first read).
+    Code that reads the dict's storage directly sees only the values parsed so
+    far: ``json.dumps`` looks at its size first, and gives ``{}`` for a
+    session none of whose values was read yet (even one already counted, by
+    ``len`` or ``if session:``); once one was, it asks for the items, which
+    parses the rest.
     """
+
+    # The mapping's side of the lazy load and of per-key change tracking is
+    # LazyFieldsSession's (wsgi_sessions/_lazy_fields.py); this class fetches
+    # the record, and turns what the request did into a save plan.
 
     # Defaults for a session created in this request (most anonymous requests).
     _sid: str | None = None
@@ -109,12 +114,8 @@ class ServerSideSession(SecureCookieSession):
     # the record lives under that key's hash, so a re-sent cookie is signed with it.
     _signer: Signer | None = None
     _fetch: Callable[[], Mapping[str, str] | Ended | None] | None = None
-    # Loaded keys not parsed yet, with their stored texts; never in the dict too.
-    _unread: dict[str, str] | None = None
-    _load_value: Callable[[str], t.Any] | None = None  # the serializer's field loader
     _serializer: t.Any = None
     new = True
-    _accessed = False
     _loaded = True  # a new session has nothing to load
     _from_store = False  # loaded, and found in the store
     _stale_cookie = False  # a cookie named a session the store does not have
@@ -123,8 +124,6 @@ class ServerSideSession(SecureCookieSession):
     _rename_from: str | None = None  # store key to rename (regenerate)
     _store_error: SessionStoreError | None = None
     _opened_at: float = 0.0  # when the cookie's id was read (epoch seconds)
-    # key -> True (set here) or False (deleted here); None until the first write.
-    _touched: dict[str, bool] | None = None
     # idle_timeout / absolute_timeout, checked at the load: the times live in
     # the hidden field META_KEY of the record (see _ensure_loaded).
     _timeouts: Timeouts | None = None
@@ -172,17 +171,6 @@ class ServerSideSession(SecureCookieSession):
             session._timeouts = timeouts
             session._clock = clock
         return session
-
-    @property
-    def accessed(self) -> bool:
-        """As for cookie sessions; marking it True (every read does) loads first."""
-        return self._accessed
-
-    @accessed.setter
-    def accessed(self, value: bool) -> None:
-        if value and not self._loaded:
-            self._ensure_loaded()
-        self._accessed = value
 
     @property
     def permanent(self) -> bool:
@@ -281,61 +269,10 @@ class ServerSideSession(SecureCookieSession):
             self._owner = owner
             self._owner_key = self._opened_key
         self._from_store = True
-        unread = dict(fields)
-        unread.pop(META_KEY, None)
-        unread.pop(OWNER_KEY, None)
-        if not unread:
-            return
-        touched = self._touched
-        if touched:
-            for name in touched:  # changed here before the first read: ours wins
-                unread.pop(name, None)
-        self._unread = unread
-        self._load_value = load
-
-    def _parse(self, key: str, snapshot: bool) -> t.Any:
-        """Move ``key`` (in ``_unread``) into the dict with its parsed value;
-        return the value, or _MISSING if its text is not one (the key is gone).
-
-        ``snapshot``: the value is being handed out, so a mutable one gets the
-        copy that change tracking compares against, made by parsing the text
-        a second time (several times cheaper than ``deepcopy`` of the value).
-        """
-        unread, load = self._unread, self._load_value
-        assert unread is not None and load is not None
-        text = unread.pop(key)
-        value = load(text)
-        if value is UNREADABLE:
-            return _MISSING
-        dict.__setitem__(self, key, value)
-        if snapshot and type(value) not in _IMMUTABLE_TYPES:
-            handed_out = self._handed_out
-            if handed_out is None:
-                handed_out = self._handed_out = {}
-            if key not in handed_out:
-                handed_out[key] = load(text)
-        return value
-
-    def _parse_all(self, snapshot: bool) -> None:
-        """Parse every key not parsed yet: before anything iterates, so that
-        keys whose text does not parse are gone first."""
-        unread = self._unread
-        if unread:
-            for key in list(unread):
-                self._parse(key, snapshot)
-        self._unread = None
-
-    def _is_unread(self, key: object) -> bool:
-        unread = self._unread
-        return unread is not None and key in unread
-
-    def _peek(self, key: str, default: t.Any = None) -> t.Any:
-        """The value of ``key`` for the library's own use: parsed if need be,
-        not handed out, not marking the session accessed."""
-        value = dict.get(self, key, _MISSING)
-        if value is _MISSING and self._is_unread(key):
-            value = self._parse(key, snapshot=False)
-        return default if value is _MISSING else value
+        texts = dict(fields)
+        texts.pop(META_KEY, None)
+        texts.pop(OWNER_KEY, None)
+        self._hold_texts(texts, load)
 
     def _become_fresh(self) -> None:
         """Unknown, expired or dead in the store: never adopt the id."""
@@ -344,148 +281,6 @@ class ServerSideSession(SecureCookieSession):
         self._signer = None
         self._rename_from = None
         self.new = True
-
-    # -- reads: a value not parsed yet is parsed first ----------------------------
-
-    def _read(self, key: str) -> t.Any:
-        """The value of ``key`` handed out to the app (parsed first if need
-        be), or _MISSING."""
-        self.accessed = True
-        value = dict.get(self, key, _MISSING)
-        if value is _MISSING:
-            return self._parse(key, snapshot=True) if self._is_unread(key) else _MISSING
-        return self._hand_out(key, value)
-
-    def __getitem__(self, key: str) -> t.Any:
-        value = self._read(key)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def get(self, key: str, default: t.Any = None) -> t.Any:
-        value = self._read(key)
-        return default if value is _MISSING else value
-
-    def __contains__(self, key: object) -> bool:
-        self.accessed = True
-        if dict.__contains__(self, key):
-            return True
-        return self._is_unread(key) and self._parse(t.cast(str, key), False) is not _MISSING
-
-    def __len__(self) -> int:
-        self.accessed = True
-        unread = self._unread
-        return dict.__len__(self) + (len(unread) if unread else 0)
-
-    def __iter__(self) -> t.Iterator[str]:
-        self.accessed = True
-        self._parse_all(snapshot=False)
-        return dict.__iter__(self)
-
-    def keys(self) -> t.KeysView[str]:  # type: ignore[override]
-        self.accessed = True
-        self._parse_all(snapshot=False)
-        return dict.keys(self)
-
-    def __reversed__(self) -> t.Iterator[str]:
-        self.accessed = True
-        self._parse_all(snapshot=False)
-        return dict.__reversed__(self)
-
-    def values(self) -> t.ValuesView[t.Any]:  # type: ignore[override]
-        self.accessed = True
-        self._parse_all(snapshot=True)
-        return super().values()
-
-    def items(self) -> t.ItemsView[str, t.Any]:  # type: ignore[override]
-        self.accessed = True
-        self._parse_all(snapshot=True)
-        return super().items()
-
-    def copy(self) -> dict[str, t.Any]:
-        self.accessed = True
-        self._parse_all(snapshot=True)
-        return super().copy()
-
-    def __eq__(self, other: object) -> bool:
-        self.accessed = True
-        self._parse_all(snapshot=False)
-        return dict.__eq__(self, other)
-
-    __hash__ = SecureCookieSession.__hash__  # None: unhashable, as any dict
-
-    def as_dict(self) -> dict[str, t.Any]:
-        self._ensure_loaded()
-        self._parse_all(snapshot=False)
-        return super().as_dict()
-
-    def is_empty(self) -> bool:
-        self._ensure_loaded()
-        return not (dict.__len__(self) or self._unread)
-
-    # -- writes (per key; a plain set needs no load) -----------------------------
-
-    def _changed(self) -> None:
-        self._accessed = True  # not the property: a write needs no load
-        self._modified = True
-
-    def __setitem__(self, key: str, value: t.Any) -> None:
-        super().__setitem__(key, value)
-        self._touched_for_write()[key] = True
-        unread = self._unread
-        if unread:
-            unread.pop(key, None)
-
-    def update(self, *args: t.Any, **kwargs: t.Any) -> None:
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-        self._changed()
-
-    def __delitem__(self, key: str) -> None:
-        self._ensure_loaded()
-        unread = self._unread
-        if unread is not None and key in unread:
-            del unread[key]  # no need to parse what goes
-            self._changed()
-        else:
-            super().__delitem__(key)
-        self._touched_for_write()[key] = False
-
-    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
-        self._ensure_loaded()
-        if self._is_unread(key):
-            self._parse(key, snapshot=True)  # handed out below
-        if not dict.__contains__(self, key):
-            self._touched_for_write()[key] = True
-        return super().setdefault(key, default)
-
-    def pop(self, key: str, *default: t.Any) -> t.Any:
-        self._ensure_loaded()
-        if self._is_unread(key):
-            self._parse(key, snapshot=False)
-        if dict.__contains__(self, key):
-            self._touched_for_write()[key] = False
-        return super().pop(key, *default)
-
-    def popitem(self) -> tuple[str, t.Any]:
-        self._ensure_loaded()
-        self._parse_all(snapshot=False)
-        key, value = super().popitem()
-        self._touched_for_write()[key] = False
-        return key, value
-
-    def clear(self) -> None:
-        """End the session, as :meth:`invalidate` does (the usual logout idiom).
-
-        Removing keys one by one (``pop``, ``del``) only deletes those keys:
-        the session, its id and its cookie stay.
-        """
-        self.invalidate()
-
-    def _touched_for_write(self) -> dict[str, bool]:
-        if self._touched is None:
-            self._touched = {}
-        return self._touched
 
     # -- the id ------------------------------------------------------------------
 
@@ -502,7 +297,7 @@ class ServerSideSession(SecureCookieSession):
         family = self._sid[:8] if self._sid else None
         self._sid = new_session_id(family)
         self._accessed = True
-        if dict.__contains__(self, CSRF_KEY) or self._is_unread(CSRF_KEY):
+        if self._holds(CSRF_KEY):
             self.new_csrf_token()  # a token seen before the login is worthless after it
         if self._meta and START in self._meta:
             del self._meta[START]  # the absolute_timeout counts from the login
@@ -521,16 +316,21 @@ class ServerSideSession(SecureCookieSession):
         self._ended = None
         self._stale_cookie = False
         self._become_fresh()
-        dict.clear(self)
-        self._unread = None
-        self._touched = None
-        self._handed_out = None
+        self._drop_contents()
         self._meta = None  # what is written next is a new session, with new times
         self._owner = self._owner_key = self._new_owner = None  # and with no owner
         self._owner_set = False
         self._loaded = True
         self._from_store = False
         self._changed()
+
+    def clear(self) -> None:
+        """End the session, as :meth:`invalidate` does (the usual logout idiom).
+
+        Removing keys one by one (``pop``, ``del``) only deletes those keys:
+        the session, its id and its cookie stay.
+        """
+        self.invalidate()
 
     # -- saving ------------------------------------------------------------------
 
@@ -676,8 +476,3 @@ class ServerSideSession(SecureCookieSession):
             dict.update(self, kept)
         self._sid = sid
         self._loaded = True
-
-    def __repr__(self) -> str:
-        state = "" if self._loaded else " (not loaded)"
-        unread = f" (+{len(self._unread)} keys not read)" if self._unread else ""
-        return f"<{type(self).__name__}{state} {dict.__repr__(self)}{unread}>"
