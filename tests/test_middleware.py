@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -933,3 +934,29 @@ def test_an_interface_replaced_after_start_up_is_the_one_used() -> None:
     middleware.session_interface = SecureCookieSessionInterface()
     list(middleware(environ(), Recorder()))
     assert type(seen[-1]) is SecureCookieSession
+
+
+@COOKIE_KINDS
+def test_json_dumps_of_an_unused_cookie_session_holds_its_data(kind: dict[str, t.Any]) -> None:
+    # The C JSON encoder looks at a dict's storage before asking for its items:
+    # a session not loaded yet must not look empty to it (nor to Flask's jsonify).
+    data = {"user": "ada", "cart": [1, 2], "history": [f"/page/{i}" for i in range(40)]}
+    seen: list[str] = []
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        session = get_session(environ)
+        seen.append(repr(session))
+        seen.append(json.dumps(session))
+        start_response("200 OK", [])
+        return [b""]
+
+    for payload in ({"user": "ada"}, data):  # uncompressed, compressed
+        seen.clear()
+        list(
+            SessionMiddleware(app, kind)(
+                environ(cookie=f"session={issued_cookie(payload, kind)}"), Recorder()
+            )
+        )
+        shown, dumped = seen
+        assert "not loaded" in shown and "ada" not in shown  # repr does not load
+        assert json.loads(dumped) == payload

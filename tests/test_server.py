@@ -25,7 +25,7 @@ from wsgi_sessions import (
 from wsgi_sessions.serialization import TaggedJSONSerializer
 from wsgi_sessions.server import store_key_for
 from wsgi_sessions.server_session import new_session_id
-from wsgi_sessions.sessions import NullSession
+from wsgi_sessions.sessions import NOT_LOADED, NullSession
 from wsgi_sessions.stores import MemoryStore, Store
 from wsgi_sessions.stores.base import Ended
 
@@ -1043,3 +1043,30 @@ def test_json_dumps_of_a_session_read_in_part_holds_every_value(store: Store) ->
     session, _ = _opened(store, {"a": '"x"', "b": "[1,2]", "c": '{"d":[3]}'})
     assert session["b"] == [1, 2]
     assert json.loads(json.dumps(session)) == {"a": "x", "b": [1, 2], "c": {"d": [3]}}
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        lambda s: None,  # nothing: not even loaded
+        len,  # loaded, nothing parsed
+        lambda s: "a" in s,  # one parsed
+        lambda s: s.__setitem__("z", 26),  # a blind write, not loaded
+        lambda s: (s["b"], s.__delitem__("b")),  # the parsed one deleted, the rest unread
+        lambda s: s.pop("a"),
+        lambda s: s.__delitem__("c"),  # deleted unread
+    ],
+    ids=["untouched", "len", "in", "blind-write", "del-parsed", "pop", "del-unread"],
+)
+def test_json_dumps_of_a_session_in_any_state_holds_every_value(
+    store: Store, before: t.Callable[[t.Any], object]
+) -> None:
+    session, _ = _opened(store, {"a": '"x"', "b": "[1,2]", "c": '{"d":[3]}'})
+    expected = {"a": "x", "b": [1, 2], "c": {"d": [3]}}
+    model = dict(expected)
+    before(model)
+    before(session)
+    assert json.loads(json.dumps(session)) == model
+    assert dict(session) == model and len(session) == len(model)
+    assert NOT_LOADED not in dict.keys(session)  # all parsed now: the marker is gone
+    assert "not loaded" not in repr(session)

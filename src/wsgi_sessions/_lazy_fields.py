@@ -17,7 +17,7 @@ import typing as t
 from collections.abc import Callable
 
 from .serialization import UNREADABLE
-from .sessions import _IMMUTABLE_TYPES, _MISSING, SecureCookieSession
+from .sessions import _IMMUTABLE_TYPES, _MISSING, NOT_LOADED, SecureCookieSession
 
 __all__ = ["LazyFieldsSession"]
 
@@ -39,9 +39,10 @@ class LazyFieldsSession(SecureCookieSession):
     value, parses the rest first. Keys enter the dict as they are read or set,
     and iterating adds the rest in the store's order. A text that does not parse
     is dropped (and logged by the loader) when its key is read; ``len`` counts
-    it until then. Code that reads the dict's storage directly sees only the
-    values parsed so far (``json.dumps`` checks the storage's size before it
-    asks for the items: ``{}`` while nothing was parsed).
+    it until then. While a text waits (or nothing is loaded yet) the storage
+    also holds :data:`~wsgi_sessions.sessions.NOT_LOADED`, so that code which
+    checks the storage's size instead of calling ``len`` (the C JSON encoder)
+    does not take the session for empty and asks for its items.
 
     Besides the cookie session's change tracking it records, per key, whether
     this request set or deleted it (``_touched``), so that a subclass can save
@@ -57,7 +58,26 @@ class LazyFieldsSession(SecureCookieSession):
     _touched: dict[str, bool] | None = None
 
     def _ensure_loaded(self) -> None:
-        """Load the texts if not done yet (a subclass knows from where)."""
+        """Load the texts if not done yet."""
+        if self._loaded:
+            return
+        try:
+            self._load_texts()
+        finally:
+            self._mark_unparsed()
+
+    def _load_texts(self) -> None:
+        """Fetch the texts (a subclass knows from where), hand them to
+        :meth:`_hold_texts` and set ``_loaded``."""
+        raise NotImplementedError
+
+    def _mark_unparsed(self) -> None:
+        """Keep :data:`~wsgi_sessions.sessions.NOT_LOADED` in the storage
+        exactly while something is not loaded or not parsed."""
+        if not self._loaded or self._unread:
+            dict.__setitem__(self, NOT_LOADED, None)
+        else:
+            dict.pop(self, NOT_LOADED, None)
 
     @property
     def accessed(self) -> bool:
@@ -88,6 +108,7 @@ class LazyFieldsSession(SecureCookieSession):
         self._unread = None
         self._touched = None
         self._handed_out = None
+        self._mark_unparsed()
 
     # -- parsing -----------------------------------------------------------------
 
@@ -102,6 +123,8 @@ class LazyFieldsSession(SecureCookieSession):
         unread, load = self._unread, self._load_value
         assert unread is not None and load is not None
         text = unread.pop(key)
+        if not unread:
+            self._mark_unparsed()
         value = load(text)
         if value is UNREADABLE:
             return _MISSING
@@ -122,6 +145,7 @@ class LazyFieldsSession(SecureCookieSession):
             for key in list(unread):
                 self._parse(key, snapshot)
         self._unread = None
+        self._mark_unparsed()
 
     def _is_unread(self, key: object) -> bool:
         unread = self._unread
@@ -172,7 +196,9 @@ class LazyFieldsSession(SecureCookieSession):
     def __len__(self) -> int:
         self.accessed = True
         unread = self._unread
-        return dict.__len__(self) + (len(unread) if unread else 0)
+        if not unread:
+            return dict.__len__(self)
+        return dict.__len__(self) - 1 + len(unread)  # less NOT_LOADED
 
     # Whatever walks the keys parses the rest first (an unreadable text drops
     # its key); what also hands out the values snapshots the mutable ones.
@@ -221,7 +247,7 @@ class LazyFieldsSession(SecureCookieSession):
 
     def is_empty(self) -> bool:
         self._ensure_loaded()
-        return not (dict.__len__(self) or self._unread)
+        return not (dict.__len__(self) or self._unread)  # NOT_LOADED only with _unread
 
     # -- writes (per key; a plain set needs no load) -----------------------------
 
@@ -240,6 +266,8 @@ class LazyFieldsSession(SecureCookieSession):
         unread = self._unread
         if unread:
             unread.pop(key, None)
+            if not unread:
+                self._mark_unparsed()
 
     def update(self, *args: t.Any, **kwargs: t.Any) -> None:
         for key, value in dict(*args, **kwargs).items():
@@ -251,6 +279,8 @@ class LazyFieldsSession(SecureCookieSession):
         unread = self._unread
         if unread is not None and key in unread:
             del unread[key]  # no need to parse what goes
+            if not unread:
+                self._mark_unparsed()
             self._changed()
         else:
             super().__delitem__(key)
@@ -282,4 +312,5 @@ class LazyFieldsSession(SecureCookieSession):
     def __repr__(self) -> str:
         state = "" if self._loaded else " (not loaded)"
         unread = f" (+{len(self._unread)} keys not read)" if self._unread else ""
-        return f"<{type(self).__name__}{state} {dict.__repr__(self)}{unread}>"
+        parsed = {key: value for key, value in dict.items(self) if key is not NOT_LOADED}
+        return f"<{type(self).__name__}{state} {parsed!r}{unread}>"

@@ -125,7 +125,7 @@ class ServerSideSession(LazyFieldsSession):
     _store_error: SessionStoreError | None = None
     _opened_at: float = 0.0  # when the cookie's id was read (epoch seconds)
     # idle_timeout / absolute_timeout, checked at the load: the times live in
-    # the hidden field META_KEY of the record (see _ensure_loaded).
+    # the hidden field META_KEY of the record (see _load_texts).
     _timeouts: Timeouts | None = None
     _clock: Callable[[], float] = staticmethod(time.time)
     # The app set `modified = True` itself. Not the inherited flag: a write
@@ -167,6 +167,7 @@ class ServerSideSession(LazyFieldsSession):
         session._signer = signer
         session.new = False
         session._loaded = False
+        session._mark_unparsed()
         if timeouts is not None:
             session._timeouts = timeouts
             session._clock = clock
@@ -226,9 +227,7 @@ class ServerSideSession(LazyFieldsSession):
 
     # -- loading -----------------------------------------------------------------
 
-    def _ensure_loaded(self) -> None:
-        if self._loaded:
-            return
+    def _load_texts(self) -> None:
         assert self._fetch is not None
         try:
             fields = self._fetch()
@@ -321,6 +320,7 @@ class ServerSideSession(LazyFieldsSession):
         self._owner = self._owner_key = self._new_owner = None  # and with no owner
         self._owner_set = False
         self._loaded = True
+        self._mark_unparsed()
         self._from_store = False
         self._changed()
 
@@ -476,3 +476,4 @@ class ServerSideSession(LazyFieldsSession):
             dict.update(self, kept)
         self._sid = sid
         self._loaded = True
+        self._mark_unparsed()

@@ -16,6 +16,28 @@ __all__ = ["NullSession", "SecureCookieSession", "SessionMixin"]
 _IMMUTABLE_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
 _MISSING: t.Any = object()
 
+
+class _NotLoaded:
+    """The key a lazy session's own storage holds while part of it waits to be
+    loaded or parsed (:data:`NOT_LOADED`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not loaded>"
+
+
+#: Kept in a lazy session's dict storage until everything is loaded. Code that
+#: reads a dict's storage instead of calling its methods would otherwise take
+#: the session for empty: the C JSON encoder writes ``{}`` for a dict whose
+#: storage is empty without asking for its items, so ``json.dumps(session)``
+#: (and Flask's ``jsonify``) of an unused session would be ``{}``. With this
+#: key the storage is not empty, the encoder asks for ``items()``, and that
+#: loads. Not a str: whatever serializes the storage itself fails loudly
+#: (a TypeError) rather than writing an empty session. Our methods never
+#: show it.
+NOT_LOADED: t.Any = _NotLoaded()
+
 #: Where flash messages live: a list of ``(queue, message)`` pairs. The key and
 #: the shape are Flask's (``(category, message)``), so a message flashed with
 #: ``flask.flash`` is seen by :meth:`SessionMixin.pop_flash` and the other way round.
@@ -177,14 +199,20 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
         session :attr:`accessed` before it looks at the dict, and marking it loads.
         """
         session = cls()
-        session._loader = loader
+        session._make_lazy(loader)
         return session
+
+    def _make_lazy(self, loader: t.Callable[[], tuple[dict[str, t.Any], t.Any] | None]) -> None:
+        """Make this empty session one that ``loader`` fills on first use (see :meth:`lazy`)."""
+        self._loader = loader
+        dict.__setitem__(self, NOT_LOADED, None)
 
     def _load(self) -> None:
         loader = self._loader
         if loader is None:
             return
         self._loader = None
+        dict.pop(self, NOT_LOADED, None)
         found = loader()
         if found is None:
             return
@@ -317,8 +345,9 @@ class SecureCookieSession(dict[str, t.Any], SessionMixin):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        state = " (not loaded)" if self._loader is not None else ""
-        return f"<{type(self).__name__}{state} {dict.__repr__(self)}>"
+        if self._loader is not None:
+            return f"<{type(self).__name__} (not loaded)>"
+        return f"<{type(self).__name__} {dict.__repr__(self)}>"
 
     # -- writes --------------------------------------------------------------
 
