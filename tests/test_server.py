@@ -20,6 +20,7 @@ from wsgi_sessions import (
     ServerSideSession,
     ServerSideSessionInterface,
     SessionMiddleware,
+    _wsgi,
     get_session,
 )
 from wsgi_sessions.serialization import TaggedJSONSerializer
@@ -1070,3 +1071,17 @@ def test_json_dumps_of_a_session_in_any_state_holds_every_value(
     assert dict(session) == model and len(session) == len(model)
     assert NOT_LOADED not in dict.keys(session)  # all parsed now: the marker is gone
     assert "not loaded" not in repr(session)
+
+
+def test_a_session_whose_record_vanished_keeps_only_this_requests_writes_after_the_save() -> None:
+    now = [1_750_000_000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    session, _ = _opened(store, {"a": '"x"', "b": "[1,2]"})
+    assert len(session) == 2  # loaded, nothing parsed
+    now[0] += 3 * 86400  # the record expires in the store meanwhile
+    session["c"] = 3
+    app = make_app(store)
+    interface = app.app.session_interface
+    interface.save_session(app.app, session, _wsgi.HeaderResponse([]))
+    assert dict(session) == {"c": 3}  # created anew: nothing of the vanished record
+    assert json.loads(json.dumps(session)) == {"c": 3}

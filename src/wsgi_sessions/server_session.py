@@ -473,6 +473,7 @@ class ServerSideSession(LazyFieldsSession):
             }
             self._become_fresh()
             dict.clear(self)
+            self._unread = None  # the texts it held are gone with it
             dict.update(self, kept)
         self._sid = sid
         self._loaded = True
